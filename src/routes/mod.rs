@@ -1,0 +1,31 @@
+//! The gateway's own routes under the reserved prefix (default `/.portcullis`).
+
+mod forward_auth;
+mod login;
+mod logout;
+mod revoke;
+mod session;
+mod userinfo;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::gateway::Gateway;
+
+/// Builds the router of the gateway's own routes, nested under the configured prefix.
+pub fn router(gateway: Gateway) -> Router {
+    let prefix = gateway.config.server.prefix.clone();
+    let routes = Router::new()
+        .route("/login", post(login::login))
+        .route("/challenge", post(login::challenge))
+        .route("/verify", post(login::verify))
+        .route("/revoke", post(revoke::revoke))
+        .route("/logout", post(logout::logout))
+        .route("/userinfo", get(userinfo::userinfo))
+        .route("/session", get(session::session))
+        .route("/auth", get(forward_auth::forward_auth))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(gateway);
+    Router::new().nest(&prefix, routes)
+}
