@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod okta;
 pub mod routes;
 pub mod secret;
+pub mod server;
 pub mod session;
 pub mod telemetry;

@@ -46,3 +46,33 @@ pub fn new_session_id() -> Secret<String> {
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
+
+/// The in-process session store: a moka cache with absolute lifetime and idle timeout.
+pub struct MemorySessionStore {
+    cache: moka::future::Cache<TokenHash, Session>,
+}
+
+impl MemorySessionStore {
+    pub fn new(config: &crate::config::SessionConfig) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(config.capacity)
+            .time_to_live(config.lifetime)
+            .time_to_idle(config.idle_timeout)
+            .build();
+        Self { cache }
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    fn get(&self, id: TokenHash) -> BoxFuture<'_, Option<Session>> {
+        Box::pin(async move { self.cache.get(&id).await })
+    }
+
+    fn put(&self, id: TokenHash, session: Session) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.cache.insert(id, session).await })
+    }
+
+    fn remove(&self, id: TokenHash) -> BoxFuture<'_, Option<Session>> {
+        Box::pin(async move { self.cache.remove(&id).await })
+    }
+}
