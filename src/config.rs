@@ -117,6 +117,9 @@ pub struct AuthConfig {
     pub require_mfa: bool,
     /// Scopes every access token must carry. Default: none.
     pub required_scopes: Vec<String>,
+    /// Client ids whose access tokens are accepted. Default: only `okta.client_id`, the
+    /// client that ran the phone factor.
+    pub allowed_client_ids: Vec<String>,
     /// Longest time an introspection result is cached. Default 5 min.
     #[serde(with = "humantime_serde")]
     pub introspection_cache_ttl: Duration,
@@ -268,6 +271,7 @@ impl Default for AuthConfig {
             validation: Validation::Introspect,
             require_mfa: true,
             required_scopes: Vec::new(),
+            allowed_client_ids: Vec::new(),
             introspection_cache_ttl: Duration::from_secs(300),
             negative_cache_ttl: Duration::from_secs(10),
             cache_capacity: 100_000,

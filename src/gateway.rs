@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::okta::OktaClient;
+use crate::proxy::Upstream;
 use crate::session::SessionStore;
 
 /// Everything a request handler needs; cheap to clone.
@@ -13,8 +15,12 @@ pub struct Gateway {
     pub config: Arc<Config>,
     pub okta: OktaClient,
     pub metrics: Metrics,
-    /// Sessions created at login; in memory by default.
+    /// Sessions created at login; in memory by default. Every `put` also indexes the
+    /// session's tokens, so revoking a token ends the sessions holding it.
     pub sessions: Arc<dyn SessionStore>,
-    // The login flow's transactions, the credential caches and the upstream client are
-    // added here by their modules.
+    /// Credential checks and the credential, userinfo and refresh caches.
+    pub auth: Authenticator,
+    /// The pooled upstream client and the header rules for forwarded requests.
+    pub upstream: Arc<Upstream>,
+    // The login flow's transactions are added here by its module.
 }

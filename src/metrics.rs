@@ -1,11 +1,13 @@
-//! Prometheus metrics. Labels carry route classes, endpoints and cache names, never a
-//! path, user or credential.
+//! Prometheus metrics. Labels carry route classes, endpoints, statuses and cache names,
+//! never a path, user or credential.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -19,6 +21,23 @@ struct EndpointErrorLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EvictionLabels {
+    cache: &'static str,
+    cause: &'static str,
+}
+
 /// The gateway's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -29,7 +48,17 @@ struct Inner {
     registry: Registry,
     okta_calls: Family<EndpointLabels, Counter>,
     okta_errors: Family<EndpointErrorLabels, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<RequestLabels, Histogram>,
+    cache_hits: Family<CacheLabels, Counter>,
+    cache_misses: Family<CacheLabels, Counter>,
+    cache_evictions: Family<EvictionLabels, Counter>,
 }
+
+/// Upper bounds of the request latency buckets, in seconds: 100 µs to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
 
 // === impl Metrics ===
 
@@ -48,11 +77,48 @@ impl Metrics {
             "Failed calls to Okta per endpoint and kind (transport, server_error, rate_limited, rejected)",
             okta_errors.clone(),
         );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests served per route class and response status",
+            requests.clone(),
+        );
+        let request_duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(LATENCY_BUCKETS.iter().copied())
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from receiving a request to sending its response headers, per route class and status",
+            request_duration.clone(),
+        );
+        let cache_hits = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_hits",
+            "Lookups answered from a cache",
+            cache_hits.clone(),
+        );
+        let cache_misses = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_misses",
+            "Lookups not answered from a cache",
+            cache_misses.clone(),
+        );
+        let cache_evictions = Family::<EvictionLabels, Counter>::default();
+        registry.register(
+            "cache_evictions",
+            "Entries removed from a cache, per cause (expired, explicit, replaced, size)",
+            cache_evictions.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
                 okta_calls,
                 okta_errors,
+                requests,
+                request_duration,
+                cache_hits,
+                cache_misses,
+                cache_evictions,
             }),
         }
     }
@@ -68,6 +134,45 @@ impl Metrics {
         self.inner
             .okta_errors
             .get_or_create(&EndpointErrorLabels { endpoint, kind })
+            .inc();
+    }
+
+    /// Records one served request of a route class (`forward`, `login`, `revoke`, ...).
+    pub fn request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels { route, status };
+        self.inner.requests.get_or_create(&labels).inc();
+        self.inner
+            .request_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn cache_hit(&self, cache: &'static str) {
+        self.inner
+            .cache_hits
+            .get_or_create(&CacheLabels { cache })
+            .inc();
+    }
+
+    pub fn cache_miss(&self, cache: &'static str) {
+        self.inner
+            .cache_misses
+            .get_or_create(&CacheLabels { cache })
+            .inc();
+    }
+
+    pub fn cache_eviction(&self, cache: &'static str, cause: moka::notification::RemovalCause) {
+        use moka::notification::RemovalCause;
+
+        let cause = match cause {
+            RemovalCause::Expired => "expired",
+            RemovalCause::Explicit => "explicit",
+            RemovalCause::Replaced => "replaced",
+            RemovalCause::Size => "size",
+        };
+        self.inner
+            .cache_evictions
+            .get_or_create(&EvictionLabels { cache, cause })
             .inc();
     }
 

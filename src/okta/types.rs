@@ -133,6 +133,12 @@ pub struct Introspection {
     pub jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// A custom claim some authorization servers add; absent from Okta's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// A custom claim some authorization servers add; absent from Okta's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// Okta's OAuth error body, or its management error body; both reach OAuth clients.

@@ -1,0 +1,292 @@
+//! Forwarding authenticated requests to the upstream.
+//!
+//! Bodies stream both ways without buffering, connections to the upstream are pooled
+//! and kept alive, and WebSocket (any HTTP/1.1 `Upgrade`) requests become a byte tunnel
+//! once both sides agree to switch protocols.
+
+pub mod body;
+pub mod headers;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::response::IntoResponse;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+pub use self::body::GatewayBody;
+pub use self::headers::HeaderPolicy;
+use crate::auth::Authenticated;
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// The upstream client and the rules for rewriting requests to it.
+pub struct Upstream {
+    client: Client<HttpConnector, Incoming>,
+    /// `None` when `upstream.url` is empty: every forward then answers 502.
+    target: Option<Target>,
+    timeout: Duration,
+    policy: HeaderPolicy,
+}
+
+struct Target {
+    authority: Authority,
+    /// A path prefix from `upstream.url`, without the trailing `/`; empty for none.
+    base_path: Box<str>,
+}
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// Builds the pooled client. Fails when `upstream.url` is not an `http://` URL.
+    pub fn new(config: &Config) -> anyhow::Result<Upstream> {
+        let upstream = &config.upstream;
+        let target = if upstream.url.is_empty() {
+            None
+        } else {
+            Some(parse_target(&upstream.url)?)
+        };
+
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(upstream.connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(upstream.pool_idle_timeout)
+            .pool_max_idle_per_host(upstream.pool_max_idle)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+
+        Ok(Upstream {
+            client,
+            target,
+            timeout: upstream.timeout,
+            policy: HeaderPolicy::new(config)?,
+        })
+    }
+
+    pub fn policy(&self) -> &HeaderPolicy {
+        &self.policy
+    }
+
+    /// Forwards an authenticated request and returns the upstream's response, or a
+    /// 502/504 JSON error when the upstream fails or is too slow.
+    pub async fn forward(
+        &self,
+        mut request: Request<Incoming>,
+        auth: &Authenticated,
+        peer: SocketAddr,
+        request_id: &HeaderValue,
+    ) -> Response<GatewayBody> {
+        let Some(target) = &self.target else {
+            tracing::warn!("upstream.url is not set; cannot forward");
+            return upstream_unavailable();
+        };
+
+        // Take the client side of an upgrade before the request is consumed.
+        let upgrade = headers::upgrade_protocol(request.headers()).cloned();
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+
+        let (mut parts, body) = request.into_parts();
+        parts.uri = match upstream_uri(target, parts.uri) {
+            Some(uri) => uri,
+            None => {
+                return local(ApiError::bad_request(
+                    "The request target cannot be forwarded.",
+                ));
+            }
+        };
+        parts.version = Version::HTTP_11;
+        self.policy
+            .prepare_request(&mut parts.headers, auth, peer.ip(), request_id, upgrade);
+        let request = Request::from_parts(parts, body);
+
+        let mut response =
+            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => return upstream_error(&error),
+                Err(_) => {
+                    tracing::warn!(
+                        timeout_ms = self.timeout.as_millis() as u64,
+                        "upstream sent no response headers in time"
+                    );
+                    return upstream_timeout();
+                }
+            };
+
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                let upstream_upgrade = hyper::upgrade::on(&mut response);
+                tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+                // Keep `Upgrade` and `Connection` so the client sees the switch.
+                let upgrade = response.headers_mut().remove(http::header::UPGRADE);
+                headers::remove_hop_by_hop(response.headers_mut());
+                if let Some(upgrade) = upgrade {
+                    response
+                        .headers_mut()
+                        .insert(http::header::UPGRADE, upgrade);
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        HeaderValue::from_static("upgrade"),
+                    );
+                }
+                return response.map(GatewayBody::upstream);
+            }
+        }
+        headers::remove_hop_by_hop(response.headers_mut());
+        response.map(GatewayBody::upstream)
+    }
+}
+
+/// Copies bytes both ways between an upgraded client and upstream connection.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::debug!(%error, "protocol upgrade failed");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((sent, received)) => {
+            tracing::debug!(sent, received, "upgraded connection closed");
+        }
+        Err(error) => tracing::debug!(%error, "upgraded connection failed"),
+    }
+}
+
+fn parse_target(url: &str) -> anyhow::Result<Target> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| anyhow::anyhow!("upstream.url = {url:?} is not a valid URL"))?;
+    if uri.scheme() != Some(&Scheme::HTTP) {
+        // TODO: support https upstreams; the sidecar and internal cases use plain HTTP.
+        anyhow::bail!("upstream.url = {url:?} must start with http://");
+    }
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("upstream.url = {url:?} has no host"))?;
+    if uri.query().is_some() {
+        anyhow::bail!("upstream.url = {url:?} must not have a query");
+    }
+    Ok(Target {
+        authority,
+        base_path: uri.path().trim_end_matches('/').into(),
+    })
+}
+
+/// Builds the absolute upstream URI from the incoming request target.
+fn upstream_uri(target: &Target, uri: Uri) -> Option<Uri> {
+    let mut parts = uri.into_parts();
+    let path_and_query = parts.path_and_query.take()?;
+    if !path_and_query.as_str().starts_with('/') {
+        // Asterisk-form (`OPTIONS *`) and other non-path targets.
+        return None;
+    }
+    parts.path_and_query = Some(if target.base_path.is_empty() {
+        path_and_query
+    } else {
+        let joined = format!("{}{}", target.base_path, path_and_query.as_str());
+        PathAndQuery::try_from(joined).ok()?
+    });
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(target.authority.clone());
+    Uri::from_parts(parts).ok()
+}
+
+fn local(error: ApiError) -> Response<GatewayBody> {
+    error.into_response().map(GatewayBody::local)
+}
+
+fn upstream_unavailable() -> Response<GatewayBody> {
+    local(ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "upstream_unavailable",
+        "The upstream service is unavailable.",
+    ))
+}
+
+fn upstream_timeout() -> Response<GatewayBody> {
+    local(ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream_timeout",
+        "The upstream service did not answer in time.",
+    ))
+}
+
+/// Maps a client error: timeouts (connect included) to 504, everything else to 502.
+fn upstream_error(error: &hyper_util::client::legacy::Error) -> Response<GatewayBody> {
+    let timed_out = error_chain(error).any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    tracing::warn!(error = %DisplayChain(error), connect = error.is_connect(), timed_out, "upstream request failed");
+    if timed_out {
+        upstream_timeout()
+    } else {
+        upstream_unavailable()
+    }
+}
+
+fn error_chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |cause| cause.source())
+}
+
+/// Displays an error with its causes, `a: b: c`.
+struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for cause in error_chain(self.0) {
+            if !first {
+                f.write_str(": ")?;
+            }
+            first = false;
+            write!(f, "{cause}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_keeps_base_path() {
+        let target = parse_target("http://127.0.0.1:8080/api/").unwrap();
+        let uri = upstream_uri(&target, "/users?id=1".parse().unwrap()).unwrap();
+        assert_eq!(uri.to_string(), "http://127.0.0.1:8080/api/users?id=1");
+    }
+
+    #[test]
+    fn target_rejects_https_and_queries() {
+        assert!(parse_target("https://example.com").is_err());
+        assert!(parse_target("http://example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn absolute_form_targets_are_rewritten() {
+        let target = parse_target("http://127.0.0.1:8080").unwrap();
+        let uri = upstream_uri(&target, "http://evil.example/x".parse().unwrap()).unwrap();
+        assert_eq!(uri.to_string(), "http://127.0.0.1:8080/x");
+    }
+
+    #[test]
+    fn asterisk_target_is_rejected() {
+        let target = parse_target("http://127.0.0.1:8080").unwrap();
+        assert!(upstream_uri(&target, "*".parse().unwrap()).is_none());
+    }
+}
