@@ -471,6 +471,30 @@ impl Authenticator {
         tracing::info!(token = %fingerprint(token), "evicted a revoked token from every cache");
     }
 
+    /// Ends a session: removes it, then revokes its refresh and access tokens at Okta
+    /// and evicts them locally. Returns the removed session and, when a revocation at
+    /// Okta failed, the error (the session is gone either way).
+    pub async fn end_session(&self, id: TokenHash) -> Option<(Session, Option<OktaError>)> {
+        let inner = &*self.inner;
+        let session = inner.sessions.remove(id).await?;
+        inner.refreshes.invalidate(&id).await;
+
+        let mut failure = None;
+        // Revoking the refresh token first also kills every access token it minted.
+        if let Some(refresh_token) = &session.refresh_token {
+            if let Err(error) = self.revoke(refresh_token, Some("refresh_token")).await {
+                failure = Some(error);
+            }
+        }
+        if let Err(error) = self.revoke(&session.access_token, Some("access_token")).await {
+            failure = Some(error);
+        }
+        if let Some(error) = &failure {
+            tracing::warn!(%error, session = %hex::encode(&id[..6]), "ended the session locally but revocation at Okta failed");
+        }
+        Some((session, failure))
+    }
+
     /// Returns Okta's userinfo claims for an access token, cached per token.
     pub async fn userinfo(
         &self,

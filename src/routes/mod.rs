@@ -7,7 +7,7 @@ mod revoke;
 mod session;
 mod userinfo;
 
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -24,7 +24,9 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/logout", post(logout::logout))
         .route("/userinfo", get(userinfo::userinfo))
         .route("/session", get(session::session))
-        .route("/auth", get(forward_auth::forward_auth))
+        .route("/signed_out", get(logout::signed_out))
+        // Forward-auth callers send the original request's method.
+        .route("/auth", any(forward_auth::forward_auth))
         .fallback(|| async { ApiError::not_found() })
         .with_state(gateway);
     Router::new().nest(&prefix, routes)

@@ -1,15 +1,121 @@
 //! `POST /revoke`: revokes a token at Okta and evicts it from every cache.
+//!
+//! The body may name the token (`{"token","token_type_hint"}`, as JSON or a form);
+//! without one, the caller's own credential is revoked: its bearer token, or its whole
+//! session (refresh and access tokens) for a session cookie.
 
+use axum::body::Bytes;
 use axum::extract::State;
-use http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, StatusCode};
+use serde::Deserialize;
 
+use crate::auth::{extract_credential, Credential};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
+use crate::okta::OktaError;
+use crate::secret::{hash_token, Secret};
 
-pub async fn revoke(State(_gateway): State<Gateway>) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "Not built yet.",
-    )
+/// The body of a revocation request (RFC 7009 member names).
+#[derive(Debug, Default, Deserialize)]
+pub struct RevokeRequest {
+    #[serde(default)]
+    pub token: Option<Secret<String>>,
+    #[serde(default)]
+    pub token_type_hint: Option<String>,
+}
+
+pub async fn revoke(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = parse_body(&headers, &body)?;
+    let hint = match request.token_type_hint.as_deref() {
+        None | Some("") => None,
+        Some(hint @ ("access_token" | "refresh_token")) => Some(hint),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_token_type",
+                "token_type_hint must be access_token or refresh_token.",
+            ))
+        }
+    };
+
+    let auth = &gateway.auth;
+    if let Some(token) = request.token.filter(|token| !token.is_empty()) {
+        auth.revoke(&token, hint).await.map_err(revocation_error)?;
+        return Ok(revoked(None));
+    }
+
+    match extract_credential(&headers, auth.cookie_name()) {
+        None => Err(ApiError::unauthenticated()),
+        Some(Credential::Bearer(token)) => {
+            let token = Secret::new(token.to_owned());
+            auth.revoke(&token, Some("access_token"))
+                .await
+                .map_err(revocation_error)?;
+            Ok(revoked(None))
+        }
+        Some(Credential::Session(cookie)) => match auth.end_session(hash_token(cookie)).await {
+            Some((_, Some(error))) => Err(revocation_error(error)),
+            Some((_, None)) => Ok(revoked(Some(auth.cookie_name()))),
+            None => Err(ApiError::invalid_token()),
+        },
+    }
+}
+
+/// Reads a JSON or form body; an empty body names no token.
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<RevokeRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RevokeRequest::default());
+    }
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|_| ApiError::bad_request("The form body is invalid; expected token and token_type_hint."))
+    } else {
+        serde_json::from_slice(body).map_err(|_| {
+            ApiError::bad_request("The body is not valid JSON; expected {\"token\",\"token_type_hint\"}.")
+        })
+    }
+}
+
+/// Answers a revocation; `ended_session_cookie` names the cookie to clear when the
+/// caller's session was ended.
+fn revoked(ended_session_cookie: Option<&str>) -> Response {
+    let mut response = axum::Json(serde_json::json!({
+        "revoked": true,
+        "session_ended": ended_session_cookie.is_some(),
+    }))
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    if let Some(name) = ended_session_cookie {
+        if let Some(cookie) = super::logout::clearing_cookie(name) {
+            headers.insert(header::SET_COOKIE, cookie);
+        }
+    }
+    response
+}
+
+/// The token is already evicted locally; the error says Okta may still accept it.
+fn revocation_error(error: OktaError) -> ApiError {
+    if error.is_unavailable() || matches!(error, OktaError::RateLimited { .. }) {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "idp_unavailable",
+            "The token is no longer accepted by this gateway, but revoking it at the identity provider failed; try again shortly.",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "revocation_failed",
+            "The token is no longer accepted by this gateway, but the identity provider rejected the revocation.",
+        )
+    }
 }
