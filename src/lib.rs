@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod echo;
+pub mod emulator;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
