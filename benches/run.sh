@@ -113,8 +113,15 @@ UPSTREAM_BIN="$ROOT/target/release/examples/bench_upstream"
 UPSTREAM_PID=$(start upstream "$UPSTREAM_BIN" "127.0.0.1:$UPSTREAM_PORT")
 wait_port "$UPSTREAM_PORT"
 
-EMULATOR_PID=$(start emulator "$BIN" emulator --listen "127.0.0.1:$EMULATOR_PORT" \
-  --access-token-ttl 24h --sms-resend-interval 0s --no-rate-limits)
+# Long-lived tokens and no rate limits: the runs measure the gateway, not Okta's limits.
+cat >"$WORK/emulator-settings.toml" <<TOML
+access_token_ttl = "24h"
+sms_resend_interval = "0s"
+wrong_code_limit = 0
+password_requests_per_second = 0
+org_rate_limit_per_minute = 0
+TOML
+EMULATOR_PID=$(start emulator "$BIN" emulator --listen "127.0.0.1:$EMULATOR_PORT" --settings "$WORK/emulator-settings.toml")
 wait_port "$EMULATOR_PORT"
 ISSUER="http://127.0.0.1:$EMULATOR_PORT/oauth2/default"
 

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod echo;
+pub mod emulator;
 pub mod error;
 pub mod gateway;
 pub mod metrics;

@@ -1,8 +1,12 @@
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
-/// An authenticating reverse proxy: password + phone MFA through Okta in front of any service.
+use portcullis::emulator::{self, ConfigError, EmulatorArgs};
+
+/// portcullis: an authenticating reverse proxy with password + phone MFA through Okta.
 #[derive(Parser)]
-#[command(name = "portcullis", version)]
+#[command(version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -10,13 +14,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway.
-    Serve,
+    /// Run the Okta-compatible emulator alone (a test double, not an identity provider).
+    Emulator(EmulatorArgs),
 }
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve => std::process::ExitCode::from(1),
+    let result = match cli.command {
+        Command::Emulator(args) => emulator::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
