@@ -486,7 +486,10 @@ impl Authenticator {
                 failure = Some(error);
             }
         }
-        if let Err(error) = self.revoke(&session.access_token, Some("access_token")).await {
+        if let Err(error) = self
+            .revoke(&session.access_token, Some("access_token"))
+            .await
+        {
             failure = Some(error);
         }
         if let Some(error) = &failure {

@@ -37,7 +37,12 @@ pub async fn logout(State(gateway): State<Gateway>, headers: HeaderMap) -> Respo
             gateway.config.okta.post_logout_redirect_uri.as_deref(),
             &state,
         )
-        .unwrap_or_else(|| format!("{}/signed_out", gateway.config.server.prefix.trim_end_matches('/')));
+        .unwrap_or_else(|| {
+            format!(
+                "{}/signed_out",
+                gateway.config.server.prefix.trim_end_matches('/')
+            )
+        });
 
     let mut response = if is_browser_form_post(&headers) {
         match HeaderValue::from_str(&end_session_url) {

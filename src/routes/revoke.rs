@@ -76,11 +76,14 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<RevokeRequest, ApiErro
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     if is_form {
-        serde_urlencoded::from_bytes(body)
-            .map_err(|_| ApiError::bad_request("The form body is invalid; expected token and token_type_hint."))
+        serde_urlencoded::from_bytes(body).map_err(|_| {
+            ApiError::bad_request("The form body is invalid; expected token and token_type_hint.")
+        })
     } else {
         serde_json::from_slice(body).map_err(|_| {
-            ApiError::bad_request("The body is not valid JSON; expected {\"token\",\"token_type_hint\"}.")
+            ApiError::bad_request(
+                "The body is not valid JSON; expected {\"token\",\"token_type_hint\"}.",
+            )
         })
     }
 }
@@ -94,7 +97,10 @@ fn revoked(ended_session_cookie: Option<&str>) -> Response {
     }))
     .into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     if let Some(name) = ended_session_cookie {
         if let Some(cookie) = super::logout::clearing_cookie(name) {
             headers.insert(header::SET_COOKIE, cookie);
