@@ -77,6 +77,7 @@ impl Metrics {
             "Failed calls to Okta per endpoint and kind (transport, server_error, rate_limited, rejected)",
             okta_errors.clone(),
         );
+
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -91,6 +92,7 @@ impl Metrics {
             "Time from receiving a request to sending its response headers, per route class and status",
             request_duration.clone(),
         );
+
         let cache_hits = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_hits",
@@ -109,6 +111,7 @@ impl Metrics {
             "Entries removed from a cache, per cause (expired, explicit, replaced, size)",
             cache_evictions.clone(),
         );
+
         Self {
             inner: Arc::new(Inner {
                 registry,

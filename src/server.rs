@@ -49,8 +49,8 @@ pub struct RunningGateway {
     stop: CancellationToken,
     /// Cancelled when the grace period is over, to drop connections still open.
     force: CancellationToken,
-    /// Every accept loop and connection task holds a clone of this sender; the
-    /// receiver reports `None` once all of them have ended.
+    /// Every accept loop and connection task owns a clone of this sender, so the
+    /// receiver returns `None` once all of them have ended.
     alive: tokio::sync::mpsc::Sender<()>,
     ended: tokio::sync::mpsc::Receiver<()>,
     grace: Duration,

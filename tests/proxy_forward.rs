@@ -332,3 +332,46 @@ async fn serve_slow(listener: tokio::net::TcpListener, delay: Duration) {
     });
     let _ = axum::serve(listener, app).await;
 }
+
+#[tokio::test]
+async fn slow_request_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = harness::start(|config| {
+        config.server.header_read_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(h.gateway.addr)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut buffer)).await;
+    assert!(
+        read.is_ok(),
+        "the gateway kept a connection with unfinished headers open"
+    );
+}
+
+#[tokio::test]
+async fn invalid_request_id_is_replaced() {
+    let h = harness::start(|_| {}).await;
+    let response = h
+        .http
+        .get(h.url("/a"))
+        .header("x-request-id", "x".repeat(129))
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id.len(), 32);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["request_id"], id);
+}

@@ -29,7 +29,7 @@ pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
         return;
     }
 
-    let mut kept = Vec::new();
+    let mut remaining = Vec::new();
     for value in headers.get_all(COOKIE) {
         for pair in value.as_bytes().split(|byte| *byte == b';') {
             let pair = pair.trim_ascii();
@@ -40,19 +40,19 @@ pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
             if key.trim_ascii() == name.as_bytes() {
                 continue;
             }
-            if !kept.is_empty() {
-                kept.extend_from_slice(b"; ");
+            if !remaining.is_empty() {
+                remaining.extend_from_slice(b"; ");
             }
-            kept.extend_from_slice(pair);
+            remaining.extend_from_slice(pair);
         }
     }
 
     headers.remove(COOKIE);
-    if kept.is_empty() {
+    if remaining.is_empty() {
         return;
     }
     // The pairs come from valid header values, so the joined bytes are valid too.
-    if let Ok(value) = HeaderValue::from_bytes(&kept) {
+    if let Ok(value) = HeaderValue::from_bytes(&remaining) {
         headers.insert(COOKIE, value);
     }
 }

@@ -7,7 +7,7 @@ use http::HeaderValue;
 use crate::okta::{Audience, Introspection};
 use crate::session::Session;
 
-/// Who a credential belongs to, with the claims that are re-checked on every cache hit.
+/// The owner of a credential, with the claims that are re-checked on every cache hit.
 ///
 /// Strings are boxed slices and the identity headers are prepared once, so a cached
 /// identity for a typical Okta user stays well under 1 KiB and forwarding a request
@@ -41,8 +41,8 @@ pub struct IdentityHeaders {
 // === impl Identity ===
 
 impl Identity {
-    /// Builds an identity from an active introspection answer. Returns `None` when the
-    /// answer lacks `sub` or `exp`, which every Okta access token carries.
+    /// Builds an identity from an active introspection response. Returns `None` when
+    /// the response lacks `sub` or `exp`, which every Okta access token carries.
     pub fn from_introspection(introspection: Introspection) -> Option<Identity> {
         let subject = introspection.sub?;
         let expires_at = introspection.exp?;

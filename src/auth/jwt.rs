@@ -1,6 +1,6 @@
 //! Local verification of Okta access tokens (RS256 JWTs) against the issuer's JWKS.
 //!
-//! Only RS256 is accepted, whatever the token header says. Keys are cached for the
+//! Only RS256 is accepted, whatever algorithm the token header names. Keys are cached for the
 //! JWKS response's `Cache-Control` max-age, capped by `auth.jwks_cache_ttl`; an unknown
 //! `kid` triggers one refetch, at most once per [`MIN_REFETCH_INTERVAL`]. When a refetch
 //! fails, the previous keys stay in use.
@@ -23,7 +23,7 @@ pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// The result of verifying a token locally.
 #[derive(Debug)]
 pub enum Verified {
-    Valid(Identity),
+    Valid(Box<Identity>),
     /// Bad signature, unknown key, wrong issuer or audience, expired or not yet valid.
     Invalid(&'static str),
 }
@@ -132,7 +132,7 @@ impl JwtVerifier {
             Some(Audience::Many(auds)) => auds.into_iter().map(String::into_boxed_str).collect(),
             None => Box::default(),
         };
-        Ok(Verified::Valid(Identity::new(Claims {
+        Ok(Verified::Valid(Box::new(Identity::new(Claims {
             username: Some(claims.sub.clone()),
             subject: claims.sub,
             email: claims.email,
@@ -141,7 +141,7 @@ impl JwtVerifier {
             client_id: claims.cid,
             audience,
             expires_at: claims.exp,
-        })))
+        }))))
     }
 
     /// Returns the key for `kid`, fetching the JWKS when needed.

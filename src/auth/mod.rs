@@ -44,7 +44,7 @@ pub enum Credential<'a> {
     Session(&'a str),
 }
 
-/// Why a request was not authenticated.
+/// The reason a request was not authenticated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("the request carries no credential")]
@@ -86,12 +86,12 @@ struct Inner {
     validation: Validation,
     jwt: Option<JwtVerifier>,
     credentials: CredentialCache,
-    /// Revoked tokens by cache key, until they expire. Consulted on cache misses, so a
-    /// locally verified JWT or an introspection that raced the revocation is rejected.
+    /// Revoked tokens by cache key, until they expire. It is consulted on cache misses,
+    /// so a locally verified JWT or an introspection that raced the revocation is rejected.
     revoked: Cache<TokenHash, Expiring<()>>,
     userinfo: Cache<TokenHash, Expiring<Arc<serde_json::Value>>>,
     sessions: Arc<IndexedSessionStore>,
-    /// Refreshes in flight, by session id hash; entries are removed when a refresh ends.
+    /// Refreshes in flight, by session id hash. Entries are removed when a refresh ends.
     refreshes: Cache<TokenHash, Session>,
     cookie_name: Box<str>,
     audience: Box<str>,
@@ -130,6 +130,7 @@ impl Authenticator {
                 auth.jwks_cache_ttl,
             )
         });
+
         let credentials = CredentialCache::new(
             okta.issuer(),
             okta.client_id(),
@@ -145,6 +146,7 @@ impl Authenticator {
                 max_ttl: DENY_LIST_DEFAULT_TTL,
             })
             .build();
+
         let userinfo_metrics = metrics.clone();
         let userinfo = Cache::builder()
             .name("userinfo")
@@ -156,6 +158,7 @@ impl Authenticator {
                 userinfo_metrics.cache_eviction("userinfo", cause)
             })
             .build();
+
         let mut allowed_clients: Vec<Box<str>> = auth
             .allowed_client_ids
             .iter()
@@ -164,6 +167,7 @@ impl Authenticator {
         if allowed_clients.is_empty() {
             allowed_clients.push(config.okta.client_id.as_str().into());
         }
+
         let inner = Inner {
             okta,
             metrics,
@@ -265,7 +269,7 @@ impl Authenticator {
                     return Ok(Validated::Inactive);
                 }
                 Ok(Verified::Valid(identity)) if inner.validation == Validation::Jwt => {
-                    return Ok(self.unless_revoked(key, identity).await);
+                    return Ok(self.unless_revoked(key, *identity).await);
                 }
                 Ok(Verified::Valid(_)) => {}
                 Err(error) => {
@@ -280,7 +284,7 @@ impl Authenticator {
                 match Identity::from_introspection(introspection) {
                     Some(identity) => Ok(self.unless_revoked(key, identity).await),
                     None => {
-                        tracing::warn!(token = %token.fingerprint(), "introspection answer lacks sub or exp; treating the token as inactive");
+                        tracing::warn!(token = %token.fingerprint(), "introspection response lacks sub or exp; treating the token as inactive");
                         Ok(Validated::Inactive)
                     }
                 }
@@ -290,8 +294,8 @@ impl Authenticator {
                 Ok(Validated::Inactive)
             }
             Err(error) => {
-                // Rejections of the gateway's own call (bad client credentials) say
-                // nothing about the token either, so every error is an outage here.
+                // A rejection of the gateway's own call (bad client credentials)
+                // reveals nothing about the token either, so every error is an outage.
                 tracing::warn!(%error, token = %token.fingerprint(), "introspection failed; rejecting the request");
                 Err(AuthError::Unavailable)
             }
@@ -311,7 +315,7 @@ impl Authenticator {
     fn check_claims(&self, identity: &Identity, check_token_claims: bool) -> Result<(), AuthError> {
         let inner = &*self.inner;
         if check_token_claims {
-            if !identity.audience.iter().any(|aud| *aud == inner.audience) {
+            if !identity.audience.contains(&inner.audience) {
                 tracing::debug!("token audience does not match okta.audience");
                 return Err(AuthError::Invalid);
             }
@@ -472,8 +476,8 @@ impl Authenticator {
     }
 
     /// Ends a session: removes it, then revokes its refresh and access tokens at Okta
-    /// and evicts them locally. Returns the removed session and, when a revocation at
-    /// Okta failed, the error (the session is gone either way).
+    /// and evicts them locally. Returns the removed session, plus the error when a
+    /// revocation at Okta failed. The session is gone either way.
     pub async fn end_session(&self, id: TokenHash) -> Option<(Session, Option<OktaError>)> {
         let inner = &*self.inner;
         let session = inner.sessions.remove(id).await?;
@@ -590,7 +594,7 @@ fn needs_refresh(session: &Session, refresh_before_expiry: Duration) -> bool {
     session.access_expires_at <= SystemTime::now() + refresh_before_expiry
 }
 
-/// Returns true for failures that say nothing about the credential.
+/// Returns true for failures that reveal nothing about the credential.
 fn is_outage(error: &OktaError) -> bool {
     error.is_unavailable() || matches!(error, OktaError::RateLimited { .. })
 }

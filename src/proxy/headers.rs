@@ -328,7 +328,7 @@ pub fn generate_request_id() -> HeaderValue {
     }
 }
 
-/// Returns the `Upgrade` value when the request asks for a protocol upgrade
+/// Returns the `Upgrade` value when the request requests a protocol upgrade
 /// (`Connection: upgrade` plus `Upgrade`).
 pub fn upgrade_protocol(headers: &HeaderMap) -> Option<&HeaderValue> {
     let asks_upgrade = headers.get_all(CONNECTION).iter().any(|value| {
@@ -425,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn hop_by_hop_and_connection_named_headers_are_removed() {
+    fn hop_by_hop_headers_are_removed() {
         let mut headers = map(&[
             ("connection", "keep-alive, x-secret"),
             ("keep-alive", "timeout=5"),

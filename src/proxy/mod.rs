@@ -27,7 +27,7 @@ use crate::error::ApiError;
 /// The upstream client and the rules for rewriting requests to it.
 pub struct Upstream {
     client: Client<HttpConnector, Incoming>,
-    /// `None` when `upstream.url` is empty: every forward then answers 502.
+    /// `None` when `upstream.url` is empty, so every forward returns 502.
     target: Option<Target>,
     timeout: Duration,
     policy: HeaderPolicy,

@@ -1,4 +1,4 @@
-//! `/auth`: the forward-auth answer for nginx `auth_request`, Traefik ForwardAuth, Caddy
+//! `/auth`: the forward-auth response for nginx `auth_request`, Traefik ForwardAuth, Caddy
 //! `forward_auth` and Envoy ext_authz: `200` with the identity headers, or the same
 //! `401`/`403`/`503` JSON errors as forwarded requests (never a redirect; the proxy in
 //! front decides what a browser sees).

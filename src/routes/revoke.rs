@@ -1,8 +1,8 @@
 //! `POST /revoke`: revokes a token at Okta and evicts it from every cache.
 //!
-//! The body may name the token (`{"token","token_type_hint"}`, as JSON or a form);
-//! without one, the caller's own credential is revoked: its bearer token, or its whole
-//! session (refresh and access tokens) for a session cookie.
+//! The body may name the token as `{"token","token_type_hint"}`, in JSON or as a form.
+//! Without one, the caller's own credential is revoked. That is its bearer token, or
+//! its whole session (refresh and access tokens) for a session cookie.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -88,8 +88,8 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<RevokeRequest, ApiErro
     }
 }
 
-/// Answers a revocation; `ended_session_cookie` names the cookie to clear when the
-/// caller's session was ended.
+/// Builds the response to a revocation. `ended_session_cookie` names the cookie to
+/// clear when the caller's session was ended.
 fn revoked(ended_session_cookie: Option<&str>) -> Response {
     let mut response = axum::Json(serde_json::json!({
         "revoked": true,
@@ -109,7 +109,8 @@ fn revoked(ended_session_cookie: Option<&str>) -> Response {
     response
 }
 
-/// The token is already evicted locally; the error says Okta may still accept it.
+/// Maps a failed revocation at Okta. The token is already evicted locally, so the error
+/// tells the caller that only Okta may still accept it.
 fn revocation_error(error: OktaError) -> ApiError {
     if error.is_unavailable() || matches!(error, OktaError::RateLimited { .. }) {
         ApiError::new(
