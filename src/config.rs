@@ -185,7 +185,8 @@ pub struct UpstreamConfig {
     /// TCP connect timeout. Default 2 s.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// Time allowed for the upstream's response headers. Default 30 s.
+    /// Time allowed for the upstream's response headers, counted from when the request
+    /// body has been sent. Default 30 s.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Idle pooled connections are closed after this long. Default 90 s.

@@ -375,3 +375,33 @@ async fn invalid_request_id_is_replaced() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], id);
 }
+
+#[tokio::test]
+async fn slow_upload_outlasts_response_timeout() {
+    let h = harness::start(|config| config.upstream.timeout = Duration::from_millis(300)).await;
+    let tokens = h.login().await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    // Eight chunks 100 ms apart: the upload takes longer than the response timeout.
+    let chunks = futures_util::stream::unfold(0u8, |sent| async move {
+        if sent == 8 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let frame = Frame::data(Bytes::from_static(b"0123456789"));
+        Some((Ok::<_, std::convert::Infallible>(frame), sent + 1))
+    });
+
+    let request = http::Request::post(h.url("/upload"))
+        .header("authorization", format!("Bearer {}", tokens.access_token))
+        .body(http_body_util::StreamBody::new(Box::pin(chunks)))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let echoed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["body_bytes"], 80);
+}

@@ -88,6 +88,9 @@ struct Inner {
     credentials: CredentialCache,
     /// Revoked tokens by cache key, until they expire. It is consulted on cache misses,
     /// so a locally verified JWT or an introspection that raced the revocation is rejected.
+    // NOTE: the list is per process. With `auth.validation = "jwt"` another replica
+    // accepts a revoked token until it expires, because only introspection sees
+    // revocations made elsewhere.
     revoked: Cache<TokenHash, Expiring<()>>,
     userinfo: Cache<TokenHash, Expiring<Arc<serde_json::Value>>>,
     sessions: Arc<IndexedSessionStore>,

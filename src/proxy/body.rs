@@ -63,3 +63,58 @@ impl Body for GatewayBody {
         }
     }
 }
+
+pin_project_lite::pin_project! {
+    /// A request body on its way upstream that reports when it has been sent in full,
+    /// so the response timeout can start then instead of while a large upload runs.
+    pub struct RequestBody {
+        #[pin]
+        body: Incoming,
+        sent: Option<tokio::sync::oneshot::Sender<()>>,
+    }
+}
+
+impl RequestBody {
+    /// Wraps a body. The receiver completes once the body has ended, failed or been
+    /// dropped. It is `None` for a body that is already complete, like a `GET`'s.
+    pub fn new(body: Incoming) -> (RequestBody, Option<tokio::sync::oneshot::Receiver<()>>) {
+        if body.is_end_stream() {
+            return (RequestBody { body, sent: None }, None);
+        }
+        let (sent, receiver) = tokio::sync::oneshot::channel();
+        (
+            RequestBody {
+                body,
+                sent: Some(sent),
+            },
+            Some(receiver),
+        )
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        let frame = this.body.poll_frame(cx);
+        if matches!(frame, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            if let Some(sent) = this.sent.take() {
+                let _ = sent.send(());
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-pub use self::body::GatewayBody;
+pub use self::body::{GatewayBody, RequestBody};
 pub use self::headers::HeaderPolicy;
 use crate::auth::Authenticated;
 use crate::config::Config;
@@ -26,7 +26,7 @@ use crate::error::ApiError;
 
 /// The upstream client and the rules for rewriting requests to it.
 pub struct Upstream {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, RequestBody>,
     /// `None` when `upstream.url` is empty, so every forward returns 502.
     target: Option<Target>,
     timeout: Duration,
@@ -104,24 +104,36 @@ impl Upstream {
         parts.version = Version::HTTP_11;
         self.policy
             .prepare_request(&mut parts.headers, auth, peer.ip(), request_id, upgrade);
+        let (body, body_sent) = RequestBody::new(body);
         let request = Request::from_parts(parts, body);
 
-        let mut response =
-            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(error)) => return upstream_error(&error),
-                Err(_) => {
-                    tracing::warn!(
-                        timeout_ms = self.timeout.as_millis() as u64,
-                        "upstream sent no response headers in time"
-                    );
-                    return upstream_timeout();
-                }
-            };
+        // The timeout starts once the request body is sent, so a large upload is not
+        // cut off by it.
+        let deadline = async {
+            if let Some(body_sent) = body_sent {
+                let _ = body_sent.await;
+            }
+            tokio::time::sleep(self.timeout).await;
+        };
+        let mut response = tokio::select! {
+            result = self.client.request(request) => match result {
+                Ok(response) => response,
+                Err(error) => return upstream_error(&error),
+            },
+            () = deadline => {
+                tracing::warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "upstream sent no response headers in time"
+                );
+                return upstream_timeout();
+            }
+        };
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_upgrade) = client_upgrade {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
+                // NOTE: tunnels are not part of the shutdown drain. They run until either
+                // side closes or the process exits.
                 tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
                 // Keep `Upgrade` and `Connection` so the client sees the switch.
                 let upgrade = response.headers_mut().remove(http::header::UPGRADE);
