@@ -409,3 +409,68 @@ async fn metrics_count_requests_by_route_class() {
 fn harness_emulator() -> EmulatorConfig {
     common::emulator::test_config()
 }
+
+/// Builds a JWT with the given header, the claims of `like`, and a junk signature.
+fn forged_jwt(header: serde_json::Value, like: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    let claims = like.split('.').nth(1).expect("JWT payload");
+    let header = URL_SAFE_NO_PAD.encode(header.to_string());
+    format!("{header}.{claims}.c2lnbmF0dXJl")
+}
+
+#[tokio::test]
+async fn jwt_validation_rejects_unknown_keys_and_algorithms() {
+    let h = harness::start(|config| {
+        config.auth.validation = portcullis::config::Validation::Jwt;
+    })
+    .await;
+    let tokens = h.login().await;
+    assert_eq!(h.get_bearer("/a", &tokens.access_token).await.0, 200);
+    let fetched = h.calls("keys").await;
+    assert_eq!(fetched, 1);
+
+    for i in 0..5 {
+        let forged = forged_jwt(
+            json!({ "alg": "RS256", "kid": format!("made-up-{i}") }),
+            &tokens.access_token,
+        );
+        assert_eq!(h.get_bearer("/a", &forged).await.0, 401);
+    }
+    // Unknown key ids right after a fetch do not make the gateway fetch again.
+    assert_eq!(h.calls("keys").await, fetched);
+
+    let kid = common::emulator::jwt_header(&tokens.access_token)["kid"].clone();
+    for alg in ["HS256", "none", "RS512"] {
+        let forged = forged_jwt(json!({ "alg": alg, "kid": kid }), &tokens.access_token);
+        assert_eq!(
+            h.get_bearer("/a", &forged).await.0,
+            401,
+            "alg {alg} was accepted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signed_out_page_confirms_sign_out() {
+    let h = harness::start(|_| {}).await;
+    let response = h
+        .http
+        .get(h.url("/.portcullis/signed_out"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["state"], "signed_out");
+
+    let response = h
+        .http
+        .get(h.url("/.portcullis/signed_out"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.text().await.unwrap().contains("signed out"));
+}
