@@ -4,7 +4,9 @@
 
 pub mod client_ip;
 pub mod config;
+pub mod demo;
 pub mod echo;
+pub mod emulator;
 pub mod error;
 pub mod extract;
 pub mod gateway;

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use portcullis::config::{Config, ConfigError, LoadedConfig, ENV_CONFIG_FILE};
+use portcullis::config::{Config, ConfigError, LoadedConfig, LogFormat, ENV_CONFIG_FILE};
+use portcullis::demo::DemoArgs;
+use portcullis::emulator::EmulatorArgs;
 
 /// An authenticating reverse proxy: password + phone MFA (SMS or voice) through Okta's
 /// Direct Authentication APIs in front of services that cannot do it themselves.
@@ -35,6 +37,10 @@ enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Run the emulator, an echo service and the gateway on loopback, with a walkthrough.
+    Demo(DemoArgs),
+    /// Run the Okta-compatible emulator alone (a test double, not an identity provider).
+    Emulator(EmulatorArgs),
 }
 
 /// Exit code for a runtime failure.
@@ -60,6 +66,31 @@ fn main() -> ExitCode {
             Ok(loaded) => runtime.block_on(check(loaded, online)),
             Err(code) => code,
         },
+        Command::Demo(args) => {
+            // Keep the walkthrough readable: only warnings unless RUST_LOG says otherwise.
+            portcullis::telemetry::init(LogFormat::Text, "warn");
+            match runtime.block_on(portcullis::demo::run(args, wait_for_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Emulator(args) => {
+            portcullis::telemetry::init(LogFormat::Text, "info");
+            match runtime.block_on(portcullis::emulator::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) if error.is::<portcullis::emulator::ConfigError>() => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
     }
 }
 
