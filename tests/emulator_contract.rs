@@ -3,8 +3,8 @@
 //! enum values, with `$ref`s resolved inside the file. Enum values that Okta adds
 //! behind a feature flag (`x-okta-feature-flag-amends`) count as valid.
 //!
-//! The document is read from `../shared/okta-reference/oauth-openapi.yaml` next to
-//! the repository. Without it the test fails when `CI` is set and is skipped otherwise.
+//! The document is read from the `shared/okta-reference/` folder next to the
+//! repository. Without it the test fails when `CI` is set and is skipped otherwise.
 
 #[path = "common/emulator.rs"]
 mod emulator_common;
@@ -54,7 +54,7 @@ fn resolve<'a>(spec: &'a Value, mut node: &'a Value) -> &'a Value {
     panic!("$ref chain too long");
 }
 
-/// The JSON schema of one documented response.
+/// Looks up the JSON schema of one documented response.
 fn response_schema<'a>(spec: &'a Value, path: &str, method: &str, status: &str) -> &'a Value {
     let operation = &spec["paths"][path][method];
     assert!(

@@ -409,7 +409,7 @@ async fn mfa_oob_with_other_scope_or_client_fails() {
 }
 
 #[tokio::test]
-async fn urn_grant_rejected_without_alias_and_keeps_oob_code() {
+async fn urn_grant_rejected_without_alias() {
     let t = start().await;
     let mfa_token = t.mfa_token().await;
     let challenge = t.challenge(&mfa_token, "sms").await;

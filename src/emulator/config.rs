@@ -116,7 +116,7 @@ pub struct UserConfig {
     pub locale: String,
     pub zoneinfo: String,
     pub status: UserStatus,
-    /// Whether the sign-on policy asks this user for a phone factor after the password.
+    /// Whether the sign-on policy requires a phone factor after the password.
     pub mfa_required: bool,
 }
 
@@ -197,7 +197,7 @@ impl Channel {
         }
     }
 
-    /// The `amr` value Okta reports for this factor (`tel` is a voice call).
+    /// Returns the `amr` value Okta reports for this factor (`tel` is a voice call).
     pub fn amr(self) -> &'static str {
         match self {
             Channel::Sms => "sms",
@@ -294,7 +294,7 @@ impl UserConfig {
         self
     }
 
-    /// The OIDC `name` claim.
+    /// Returns the OIDC `name` claim.
     pub fn name(&self) -> String {
         format!("{} {}", self.given_name, self.family_name)
     }
@@ -335,7 +335,7 @@ impl ClientConfig {
         self.grant_types.iter().any(|g| g == grant)
     }
 
-    /// Whether either spelling of the mfa-oob grant is enabled on this client.
+    /// Returns whether either spelling of the mfa-oob grant is enabled on this client.
     pub fn has_mfa_oob(&self) -> bool {
         self.has_grant(GRANT_MFA_OOB) || self.has_grant(GRANT_MFA_OOB_URN)
     }
@@ -367,7 +367,7 @@ impl Default for Settings {
 // === impl EmulatorConfig ===
 
 impl EmulatorConfig {
-    /// The built-in demo users and clients with default settings.
+    /// Builds the built-in demo users and clients with default settings.
     pub fn demo() -> Self {
         EmulatorConfig {
             users: demo_users(),

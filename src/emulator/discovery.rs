@@ -13,7 +13,7 @@ use super::request::Form;
 use super::state::{Server, Shared};
 use super::token::SERVER_GRANT_TYPES;
 
-/// Which metadata document was requested.
+/// Kind of metadata document.
 #[derive(Clone, Copy)]
 pub enum Document {
     /// `openid-configuration`

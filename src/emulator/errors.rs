@@ -10,7 +10,7 @@ use super::state::random_token;
 /// Content type Okta puts on every JSON response.
 pub const JSON_UTF8: &str = "application/json;charset=UTF-8";
 
-/// An OAuth-shaped error answer of an OAuth endpoint.
+/// An OAuth-shaped error response of an OAuth endpoint.
 #[derive(Debug)]
 pub struct OAuthError {
     pub status: StatusCode,
@@ -20,7 +20,7 @@ pub struct OAuthError {
     pub extra: Vec<(&'static str, Value)>,
 }
 
-/// A management-shaped error answer (`errorCode` and friends).
+/// A management-shaped error response (`errorCode` and friends).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -77,7 +77,7 @@ impl OAuthError {
         )
     }
 
-    /// 429 `user_rate_limited`, the OAuth-shaped per-user limit answer.
+    /// Builds the 429 `user_rate_limited` response of the per-user limits (OAuth shape).
     pub fn user_rate_limited() -> Self {
         OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -128,7 +128,7 @@ fn validate(request: FaultRequest) -> Result<Fault, String> {
     })
 }
 
-/// `POST /__emulator/reset`: forgets tokens, transactions, counters and the outbox.
+/// `POST /__emulator/reset`: clears tokens, transactions, counters and the outbox.
 pub async fn reset(shared: Arc<Shared>) -> Response<Body> {
     shared.lock().reset();
     json_response(StatusCode::OK, &json!({ "reset": true }))

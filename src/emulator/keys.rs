@@ -55,7 +55,9 @@ impl SigningKey {
 
     /// Signs claims as an RS256 JWT carrying this key's `kid`.
     pub fn sign(&self, claims: &Value) -> Result<String, jsonwebtoken::errors::Error> {
+        // Okta's JWT headers carry only `alg` and `kid`.
         let mut header = Header::new(Algorithm::RS256);
+        header.typ = None;
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding)
     }
@@ -73,7 +75,7 @@ impl SigningKey {
     }
 }
 
-/// The OIDC `at_hash`: left half of the SHA-256 of the access token, base64url.
+/// Computes the OIDC `at_hash`: the left half of the access token's SHA-256, base64url.
 pub fn at_hash(access_token: &str) -> String {
     let digest = Sha256::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..16])

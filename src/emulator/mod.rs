@@ -2,12 +2,12 @@
 //! not an identity provider: users, codes and keys live in memory, and it logs the
 //! one-time codes it "sends".
 //!
-//! It serves the Direct Authentication flow with phone MFA on the wire as Okta does:
-//! `/v1/token` (password, mfa-oob and refresh_token grants), `/v1/challenge`,
-//! `/v1/introspect`, `/v1/revoke`, `/v1/userinfo`, `/v1/logout`, `/v1/keys` and the
-//! discovery documents, for custom authorization servers (`/oauth2/{id}/v1/…`) and
-//! the org server (`/oauth2/v1/…`), plus `GET`/`PUT /api/v1/apps/{appId}` and the
-//! test hooks under `/__emulator/`.
+//! It serves the Direct Authentication flow with phone MFA on the wire as Okta does.
+//! The endpoints are `/v1/token` (password, mfa-oob and refresh_token grants),
+//! `/v1/challenge`, `/v1/introspect`, `/v1/revoke`, `/v1/userinfo`, `/v1/logout`,
+//! `/v1/keys` and the discovery documents. Each exists for custom authorization
+//! servers (`/oauth2/{id}/v1/…`) and the org server (`/oauth2/v1/…`). The management
+//! API `GET`/`PUT /api/v1/apps/{appId}` and the test hooks under `/__emulator/` complete it.
 //!
 //! # Deliberate deviations from Okta
 //!

@@ -23,7 +23,7 @@ pub struct Form {
     params: Vec<(String, String)>,
 }
 
-/// Where the caller put its client credentials.
+/// Client credentials and the method the caller used to send them.
 pub struct ClientCredentials {
     pub client_id: String,
     pub secret: Option<String>,

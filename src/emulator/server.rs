@@ -142,7 +142,7 @@ async fn route(router: Router, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// An injected error status in Okta's management shape.
+/// Builds the response of an injected error status, in Okta's management shape.
 fn fault_response(status: u16) -> Response<Body> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (code, summary) = match status.as_u16() {

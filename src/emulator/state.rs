@@ -13,7 +13,7 @@ use super::config::{Channel, ClientConfig, EmulatorConfig, Settings, UserConfig}
 use super::keys::SigningKey;
 use super::OutboxMessage;
 
-/// Which authorization server a request addressed.
+/// Authorization server a request addressed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Server {
     /// The org authorization server (`/oauth2/v1/…`, issuer = base URL).
@@ -154,7 +154,7 @@ impl Server {
         }
     }
 
-    /// The `aud` of access tokens: `api://{id}` for a custom server, the org URL otherwise.
+    /// Returns the `aud` of access tokens: `api://{id}` for a custom server, else the org URL.
     pub fn audience(&self, base_url: &str) -> String {
         match self {
             Server::Org => base_url.to_string(),
@@ -213,7 +213,7 @@ impl Shared {
             code: code.to_string(),
             sent_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         };
-        // The code is logged on purpose: the emulator is a test double and its banner says so.
+        // The code is logged on purpose because the emulator is a test double, as its banner states.
         tracing::info!(to = %mask_phone(phone), channel = channel.as_str(), code, "emulator sent a one-time code");
         inner.outbox.push(message.clone());
         // No receiver is not an error: the outbox endpoint still has the message.
@@ -288,7 +288,7 @@ pub fn now_epoch() -> u64 {
         .unwrap_or(0)
 }
 
-/// A random string of `len` base62 characters.
+/// Generates a random string of `len` base62 characters.
 pub fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::thread_rng();

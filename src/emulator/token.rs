@@ -28,7 +28,7 @@ pub const SERVER_GRANT_TYPES: &[&str] = &["password", GRANT_MFA_OOB, "refresh_to
 /// The `idp` claim: the id of the emulated org.
 const ORG_ID: &str = "00oportcullisemulator";
 
-/// Who and what a set of tokens is for.
+/// Subject, client, scopes and authentication facts of one set of tokens.
 struct GrantContext<'a> {
     server: &'a Server,
     client_id: &'a str,
@@ -214,7 +214,7 @@ fn password_grant(
         events.push_back(now);
     }
 
-    // Unknown user, wrong password and a user who may not sign in get the same answer.
+    // Unknown user, wrong password and a user who may not sign in get the same response.
     let Some(user) = inner.user(username).cloned() else {
         secrets_match("", password);
         return Err(invalid_credentials());
@@ -536,7 +536,7 @@ fn refresh_grant(
 }
 
 /// Mints the access token, the ID token (with `openid`) and, for a new grant with
-/// `offline_access`, a refresh token; `existing` carries a refresh grant's id and token.
+/// `offline_access`, a refresh token. A refresh passes its grant id and token in `existing`.
 fn issue(
     shared: &Shared,
     inner: &mut Inner,

@@ -62,7 +62,7 @@ pub async fn handle(shared: Arc<Shared>, server: Server, request: Request) -> Re
     json_response(StatusCode::OK, &claims)
 }
 
-/// A 401 or 403 with the RFC 6750 `WWW-Authenticate` header and an OAuth-shaped body.
+/// Builds a 401 or 403 with the RFC 6750 `WWW-Authenticate` header and an OAuth-shaped body.
 fn challenge_response(
     status: StatusCode,
     error: &'static str,

@@ -33,7 +33,7 @@ pub async fn start() -> TestEmulator {
     start_with(test_config()).await
 }
 
-/// The demo configuration without the SMS resend interval, which most tests would hit.
+/// Builds the demo configuration without the SMS resend interval, which most tests would hit.
 pub fn test_config() -> EmulatorConfig {
     EmulatorConfig::demo().sms_resend_interval(std::time::Duration::ZERO)
 }
@@ -153,7 +153,7 @@ impl TestEmulator {
         .await
     }
 
-    /// The code of the newest outbox message to `phone`.
+    /// Returns the code of the newest outbox message to `phone`.
     pub async fn last_code(&self, phone: &str) -> String {
         let messages = self.outbox(Some(phone)).await;
         let last = messages.last().expect("a message in the outbox");
