@@ -140,7 +140,7 @@ pub async fn run(
     Ok(())
 }
 
-/// The text printed at start: the addresses, the users and the curl walkthrough.
+/// Formats the text printed at start: the addresses, the users and the curl walkthrough.
 fn walkthrough(ports: &Ports, cookie_name: &str) -> String {
     let gw = format!("http://{}", ports.gateway);
     let emu = format!("http://{}", ports.emulator);

@@ -1,7 +1,7 @@
 //! `JsonBody<T>`: a JSON request body with the gateway's own rejections.
 //!
 //! axum's `Json` rejections echo serde's message, which can quote the input (a password
-//! typed into the wrong member, say). This extractor answers `415` for a non-JSON
+//! typed into the wrong member, say). This extractor returns `415` for a non-JSON
 //! content type, `413` above `server.max_body_bytes`, and `400` with a description that
 //! names only the expected shape and, for a missing member, its name.
 

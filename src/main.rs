@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Demo(args) => {
-            // Keep the walkthrough readable: only warnings unless RUST_LOG says otherwise.
+            // Keep the walkthrough readable: only warnings unless RUST_LOG sets another filter.
             portcullis::telemetry::init(LogFormat::Text, "warn");
             match runtime.block_on(portcullis::demo::run(args, wait_for_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -176,7 +176,7 @@ async fn check(loaded: LoadedConfig, online: bool) -> ExitCode {
     }
     println!("  discovery loaded");
     // Introspecting a made-up token checks the client credentials without a user:
-    // Okta answers `{"active": false}` for good credentials and 401 for bad ones.
+    // Okta returns `{"active": false}` for good credentials and 401 for bad ones.
     let probe = portcullis::secret::Secret::new("portcullis-check-probe".to_string());
     match okta.introspect(&probe, "access_token").await {
         Ok(_) => {

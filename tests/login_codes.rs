@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::StatusCode;
 
-/// A six-digit code that differs from `code`.
+/// Returns a six-digit code that differs from `code`.
 fn wrong_code(code: &str) -> String {
     if code == "000000" { "111111" } else { "000000" }.to_string()
 }
@@ -68,7 +68,7 @@ async fn transaction_expires_with_mfa_token() {
     let late = stack.challenge(&transaction_id, "sms").await;
     assert_eq!(late.status, StatusCode::GONE, "{}", late.text);
     assert_eq!(late.error(), "transaction_expired");
-    // The tombstone keeps answering 410, unlike an unknown id (404).
+    // The tombstone keeps returning 410, unlike an unknown id (404).
     let again = stack.verify(&transaction_id, "123456").await;
     assert_eq!(again.status, StatusCode::GONE);
     assert_eq!(stack.outbox(None).await.len(), 0);
@@ -89,7 +89,7 @@ async fn okta_side_expiry_is_gone() {
     let late = stack.verify(&transaction_id, &code).await;
     assert_eq!(late.status, StatusCode::GONE, "{}", late.text);
     assert_eq!(late.error(), "transaction_expired");
-    // A resend on the same channel after expiry is also told apart from an unknown id.
+    // A resend on the same channel after expiry is also distinguished from an unknown id.
     let resend = stack.challenge(&transaction_id, "sms").await;
     assert_eq!(resend.status, StatusCode::GONE);
 }

@@ -149,7 +149,7 @@ async fn wrong_password_is_invalid_credentials() {
     let unknown = stack.login("nobody@example.com", "whatever").await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.error(), "invalid_credentials");
-    // Same answer, so the response does not tell which usernames exist.
+    // Same response, so it does not reveal which usernames exist.
     assert_eq!(
         wrong.str("error_description"),
         unknown.str("error_description")

@@ -105,7 +105,7 @@ async fn oversized_body_is_rejected() {
     );
     assert_eq!(answer.error(), "payload_too_large");
 
-    // Without Content-Length (chunked), the limit still holds while reading.
+    // Without Content-Length (chunked), the limit still applies while reading.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(stack.gateway.addr)
         .await

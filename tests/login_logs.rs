@@ -2,7 +2,7 @@
 //!
 //! The gateway reaches the emulator through a recording relay, so the test learns the
 //! `mfa_token`, `oob_code` and tokens that crossed the wire and can search the captured
-//! log output for each of them. This file holds one test because it installs the
+//! log output for each of them. This file contains one test because it installs the
 //! global subscriber.
 
 mod common;

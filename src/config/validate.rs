@@ -10,7 +10,7 @@ use super::{ClientAuthMethod, Config, CookieSecure, DEFAULT_MFA_OOB_GRANT, URN_M
 
 impl Config {
     /// Returns every problem of an otherwise well-typed configuration, each naming its key.
-    /// `has_client_secret` says whether a client secret was resolved from any source.
+    /// `has_client_secret` is true when a client secret was resolved from any source.
     pub fn validate(&self, has_client_secret: bool) -> Vec<String> {
         let mut problems = Vec::new();
         let mut problem = |key: &str, reason: String| problems.push(format!("{key}: {reason}"));

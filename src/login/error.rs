@@ -9,7 +9,7 @@ use super::transaction::Ended;
 use crate::error::ApiError;
 use crate::okta::Channel;
 
-/// A login-flow failure answered to the client.
+/// A login-flow failure returned to the client.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("invalid input: {0}")]

@@ -1,7 +1,7 @@
 //! The login flow: password, then an SMS or voice code, then a server-side session.
 //!
 //! `POST /login` runs Okta's password grant and keeps the `mfa_token` in a transaction;
-//! `POST /challenge` asks Okta to send a code (again, for a resend); `POST /verify`
+//! `POST /challenge` requests that Okta send a code (again, for a resend); `POST /verify`
 //! exchanges the code with the mfa-oob grant and creates the session. Okta's
 //! `mfa_token` and `oob_code` never leave the gateway, and every step is rate-limited
 //! per user and per client address, with a separate budget for SMS and voice sends.
@@ -27,13 +27,13 @@ use crate::session::{new_session_id, Session};
 /// Most rate-limit keys (users and addresses) tracked at once per limiter.
 const LIMITER_CAPACITY: u64 = 100_000;
 
-/// Longest username accepted, in bytes.
+/// Maximum username length, in bytes.
 const MAX_USERNAME_BYTES: usize = 256;
 
-/// Longest password accepted, in bytes.
+/// Maximum password length, in bytes.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Longest transaction id looked up; real ids are 32 characters.
+/// Maximum transaction id length looked up. Real ids are 32 characters.
 const MAX_TRANSACTION_ID_BYTES: usize = 128;
 
 /// The login flow's state: transactions and rate limiters.
@@ -45,7 +45,7 @@ pub struct Login {
     sends_global: RateLimiter,
 }
 
-/// The answer of `POST /login`.
+/// The result of `POST /login`.
 pub enum LoginOutcome {
     MfaRequired {
         transaction_id: Secret<String>,
@@ -56,7 +56,7 @@ pub enum LoginOutcome {
     Authenticated(NewSession),
 }
 
-/// The answer of `POST /challenge`.
+/// The result of `POST /challenge`.
 pub struct ChallengeSent {
     pub channel: Channel,
     pub expires_in: u64,
@@ -205,7 +205,7 @@ pub async fn start(
     }
 }
 
-/// Step 2: asks Okta to send a code on `channel`, also to resend one.
+/// Step 2: requests that Okta send a code on `channel`, also to resend one.
 pub async fn challenge(
     gateway: &Gateway,
     ip: IpAddr,
@@ -349,7 +349,7 @@ pub async fn verify(
             Err(LoginError::InvalidCode { attempts_remaining })
         }
         Err(error) if error.code() == Some("access_denied") => {
-            // Okta answers 403 access_denied for an expired oob_code or mfa_token.
+            // Okta returns 403 access_denied for an expired oob_code or mfa_token.
             login
                 .transactions
                 .end(transaction_id, &mut transaction, Ended::Expired)
@@ -452,9 +452,9 @@ fn password_error(error: OktaError) -> LoginError {
     }
 }
 
-/// Maps a failed challenge. Okta answers 403 `access_denied` both for an expired
-/// `mfa_token` and for a channel the user has no phone for; a channel that already
-/// received a code in this transaction rules out the second.
+/// Maps a failed challenge. Okta returns 403 `access_denied` both for an expired
+/// `mfa_token` and for a channel the user has no phone for. A channel that already
+/// received a code in this transaction rules out the second cause.
 fn challenge_error(error: OktaError, transaction: &Transaction, channel: Channel) -> LoginError {
     match error.code() {
         Some("access_denied") if transaction.channels_sent.contains(&channel) => {

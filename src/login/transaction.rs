@@ -39,7 +39,7 @@ pub struct Challenge {
     pub expires_at: Instant,
 }
 
-/// Why a transaction ended.
+/// The reason a transaction ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
     Expired,
@@ -69,7 +69,7 @@ impl TransactionStore {
     pub fn new(lifetime: Duration, capacity: u64) -> Self {
         Self {
             // Entries outlive their expiry by a minute so that a call just after it
-            // finds the entry and is told "expired" rather than "unknown".
+            // finds the entry and gets "expired" rather than "unknown".
             live: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(lifetime + Duration::from_secs(60))
@@ -132,7 +132,7 @@ impl TransactionStore {
     }
 }
 
-/// A fresh random 192-bit transaction id, base64url without padding.
+/// Generates a random 192-bit transaction id, base64url without padding.
 fn new_transaction_id() -> Secret<String> {
     use base64::Engine;
     use rand::RngCore;

@@ -1,7 +1,7 @@
 //! `POST /login`, `POST /challenge` and `POST /verify`: the password + phone MFA flow.
 //!
 //! The handlers parse the JSON body, call the flow in [`crate::login`] and shape its
-//! answers. Every answer carries `Cache-Control: no-store` because some carry tokens.
+//! responses. Every response carries `Cache-Control: no-store` because some carry tokens.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -107,7 +107,7 @@ pub async fn verify(
     }
 }
 
-/// Answers a new session: the token body and the session cookie.
+/// Builds the response for a new session: the token body and the session cookie.
 fn authenticated(gateway: &Gateway, session: NewSession) -> Response {
     let cookie = session_cookie(gateway, &session.session_id);
     let mut response = no_store(Json(json!({
@@ -123,7 +123,7 @@ fn authenticated(gateway: &Gateway, session: NewSession) -> Response {
         }
         Err(_) => {
             // The cookie name is validated at startup and the id is base64url, so this
-            // cannot happen; answer an error rather than a session without a cookie.
+            // cannot happen. Return an error rather than a session without a cookie.
             tracing::error!("failed to build the session cookie header");
             return ApiError::internal().into_response();
         }

@@ -39,7 +39,7 @@ pub const DAVE_PASSWORD: &str = "No-Mfa-Needed-3";
 pub const CLIENT_SECRET: &str = "portcullis-demo-secret";
 pub const COOKIE_NAME: &str = "portcullis";
 
-/// The emulator with the demo data, minus the 30 s SMS resend interval that most tests
+/// Returns the emulator configuration with the demo data, minus the 30 s SMS resend interval that most tests
 /// would run into.
 pub fn emulator_config() -> EmulatorConfig {
     EmulatorConfig::demo().sms_resend_interval(Duration::ZERO)
@@ -127,17 +127,17 @@ impl Answer {
         }
     }
 
-    /// The `error` member of an error body.
+    /// Returns the `error` member of an error body.
     pub fn error(&self) -> &str {
         self.body["error"].as_str().unwrap_or("")
     }
 
-    /// A string member of the body, or "".
+    /// Returns a string member of the body, or "".
     pub fn str(&self, key: &str) -> String {
         self.body[key].as_str().unwrap_or("").to_string()
     }
 
-    /// A header value, or "".
+    /// Returns a header value, or "".
     pub fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
@@ -166,12 +166,12 @@ impl Stack {
         format!("{}{path}", self.gateway.url())
     }
 
-    /// A URL under the gateway's own prefix, e.g. `route("/login")`.
+    /// Returns a URL under the gateway's own prefix, e.g. `route("/login")`.
     pub fn route(&self, path: &str) -> String {
         self.url(&format!("/.portcullis{path}"))
     }
 
-    /// A URL on the emulator, e.g. `emulator_url("/__emulator/stats")`.
+    /// Returns a URL on the emulator, e.g. `emulator_url("/__emulator/stats")`.
     pub fn emulator_url(&self, path: &str) -> String {
         format!("{}{path}", self.emulator.base_url())
     }
@@ -212,7 +212,7 @@ impl Stack {
         .await
     }
 
-    /// Logs in and returns the transaction id, asserting the `mfa_required` answer.
+    /// Logs in and returns the transaction id, asserting the `mfa_required` state.
     pub async fn start_login(&self, username: &str, password: &str) -> String {
         let answer = self.login(username, password).await;
         assert_eq!(answer.status, StatusCode::OK, "login: {}", answer.text);
@@ -220,7 +220,7 @@ impl Stack {
         answer.str("transaction_id")
     }
 
-    /// Every message in the emulator's outbox, optionally only those to `phone`.
+    /// Fetches every message in the emulator's outbox, optionally only those to `phone`.
     pub async fn outbox(&self, phone: Option<&str>) -> Vec<Value> {
         let mut request = self.client.get(self.emulator_url("/__emulator/outbox"));
         if let Some(phone) = phone {
@@ -230,7 +230,7 @@ impl Stack {
         answer.body.as_array().cloned().unwrap_or_default()
     }
 
-    /// The newest code sent to `phone`.
+    /// Fetches the newest code sent to `phone`.
     pub async fn latest_code(&self, phone: &str) -> String {
         let messages = self.outbox(Some(phone)).await;
         let last = messages.last().expect("a message in the outbox");
