@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::okta::OktaClient;
 use crate::session::SessionStore;
@@ -15,6 +16,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Sessions created at login; in memory by default.
     pub sessions: Arc<dyn SessionStore>,
+    /// Pending login transactions and the login rate limits.
+    pub login: Arc<Login>,
     // The login flow's transactions, the credential caches and the upstream client are
     // added here by their modules.
 }

@@ -2,11 +2,15 @@
 //! voice, through Okta's Direct Authentication APIs) in front of services that cannot do
 //! it themselves.
 
+pub mod client_ip;
 pub mod config;
+pub mod demo;
 pub mod echo;
 pub mod emulator;
 pub mod error;
+pub mod extract;
 pub mod gateway;
+pub mod login;
 pub mod metrics;
 pub mod okta;
 pub mod routes;

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
+use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::okta::OktaClient;
 use crate::secret::Secret;
@@ -40,7 +41,9 @@ impl Gateway {
         let okta = OktaClient::new(&config.okta, client_secret, metrics.clone())
             .context("failed to build the HTTP client for Okta")?;
         let sessions = Arc::new(MemorySessionStore::new(&config.session));
+        let login = Arc::new(Login::new(&config));
         Ok(Gateway {
+            login,
             config: Arc::new(config),
             okta,
             metrics,
