@@ -26,8 +26,15 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:18080".to_string())
         .parse()
-        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("invalid address: {error}")))?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        .map_err(|error| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid address: {error}"),
+            )
+        })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(addr))
 }
 
@@ -41,7 +48,10 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
             let service = service_fn(|_request: Request<hyper::body::Incoming>| async {
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
             });
-            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 eprintln!("connection error: {error}");
             }
         });

@@ -12,7 +12,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::okta::Channel;
 use crate::secret::Secret;
+
+mod load;
+mod validate;
+
+pub use self::load::{ConfigError, LoadedConfig, ENV_CONFIG_FILE, ENV_PREFIX, SECTIONS};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4180";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -55,6 +61,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Proxies whose `X-Forwarded-*` headers are trusted. Default: none.
     pub trusted_proxies: Vec<IpNet>,
+    /// The URL clients use to reach the gateway, e.g. `https://gw.example.com`. It decides
+    /// whether the session cookie may drop `Secure` (see `session.cookie_secure`).
+    /// Default: none (the gateway is assumed to be served over HTTPS).
+    pub public_url: Option<String>,
 }
 
 /// The Okta authorization server and the OAuth client the gateway uses.
@@ -94,6 +104,43 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     None,
+}
+
+impl ClientAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::None => "none",
+        }
+    }
+}
+
+/// Whether the session cookie carries `Secure`: `true`, `false` or `"auto"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// Secure unless `server.public_url` is plain HTTP on a loopback host.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl<'de> Deserialize<'de> for CookieSecure {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Flag(bool),
+            Word(String),
+        }
+        match Repr::deserialize(deserializer)? {
+            Repr::Flag(true) => Ok(CookieSecure::Always),
+            Repr::Flag(false) => Ok(CookieSecure::Never),
+            Repr::Word(word) if word == "auto" => Ok(CookieSecure::Auto),
+            Repr::Word(_) => Err(serde::de::Error::custom("expected true, false or \"auto\"")),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -143,8 +190,12 @@ pub struct AuthConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
-    /// Cookie name. Default `__Host-portcullis`.
+    /// Cookie name. Default `__Host-portcullis`. The `__Host-` prefix makes browsers
+    /// insist on `Secure`, `Path=/` and no `Domain`.
     pub cookie_name: String,
+    /// `true`, `false` or `"auto"` (default): whether the cookie carries `Secure`. Auto
+    /// drops it only when `server.public_url` is plain HTTP on a loopback host.
+    pub cookie_secure: CookieSecure,
     /// Absolute session lifetime. Default 12 h.
     #[serde(with = "humantime_serde")]
     pub lifetime: Duration,
@@ -174,6 +225,12 @@ pub struct LoginConfig {
     pub sends_per_hour: u32,
     /// Maximum number of pending login transactions. Default 10 000.
     pub transaction_capacity: u64,
+    /// Lifetime of a login transaction; set it to Okta's `mfa_token` lifetime, which
+    /// Okta does not publish. Default 5 min.
+    #[serde(with = "humantime_serde")]
+    pub transaction_lifetime: Duration,
+    /// Phone channels offered at login. Default `["sms", "voice"]`.
+    pub channels: Vec<Channel>,
 }
 
 /// The protected resource server.
@@ -242,6 +299,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(25),
             max_body_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -287,6 +345,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             cookie_name: DEFAULT_COOKIE_NAME.to_string(),
+            cookie_secure: CookieSecure::Auto,
             lifetime: Duration::from_secs(12 * 3600),
             idle_timeout: Duration::from_secs(3600),
             refresh_before_expiry: Duration::from_secs(60),
@@ -304,6 +363,8 @@ impl Default for LoginConfig {
             sends_per_user_per_hour: 5,
             sends_per_hour: 1000,
             transaction_capacity: 10_000,
+            transaction_lifetime: Duration::from_secs(300),
+            channels: vec![Channel::Sms, Channel::Voice],
         }
     }
 }
@@ -340,3 +401,6 @@ impl Default for LogConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

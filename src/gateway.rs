@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::okta::OktaClient;
 use crate::proxy::Upstream;
@@ -22,5 +23,6 @@ pub struct Gateway {
     pub auth: Authenticator,
     /// The pooled upstream client and the header rules for forwarded requests.
     pub upstream: Arc<Upstream>,
-    // The login flow's transactions are added here by its module.
+    /// Pending login transactions and the login rate limits.
+    pub login: Arc<Login>,
 }

@@ -3,11 +3,15 @@
 //! it themselves.
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
+pub mod demo;
 pub mod echo;
 pub mod emulator;
 pub mod error;
+pub mod extract;
 pub mod gateway;
+pub mod login;
 pub mod metrics;
 pub mod okta;
 pub mod proxy;

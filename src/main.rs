@@ -1,12 +1,20 @@
+//! The `portcullis` command: serve, check, demo and emulator.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use portcullis::emulator::{self, ConfigError, EmulatorArgs};
+use portcullis::config::{Config, ConfigError, LoadedConfig, LogFormat, ENV_CONFIG_FILE};
+use portcullis::demo::DemoArgs;
+use portcullis::emulator::EmulatorArgs;
 
-/// portcullis: an authenticating reverse proxy with password + phone MFA through Okta.
+/// An authenticating reverse proxy: password + phone MFA (SMS or voice) through Okta's
+/// Direct Authentication APIs in front of services that cannot do it themselves.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "portcullis", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,33 +22,198 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Configuration file (TOML). PORTCULLIS_<SECTION>_<KEY> variables override keys.
+        #[arg(long, short, value_name = "FILE", env = ENV_CONFIG_FILE)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration and exit: 0 when valid, 2 listing every invalid key.
+    Check {
+        /// Configuration file (TOML). PORTCULLIS_<SECTION>_<KEY> variables override keys.
+        #[arg(long, short, value_name = "FILE", env = ENV_CONFIG_FILE)]
+        config: Option<PathBuf>,
+        /// Also load Okta discovery and test the client credentials against Okta.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Run the emulator, an echo service and the gateway on loopback, with a walkthrough.
+    Demo(DemoArgs),
     /// Run the Okta-compatible emulator alone (a test double, not an identity provider).
     Emulator(EmulatorArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+/// Exit code for a runtime failure.
+const EXIT_RUNTIME: u8 = 1;
+/// Exit code for bad usage or an invalid configuration.
+const EXIT_USAGE: u8 = 2;
 
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Emulator(args) => emulator::run(args).await,
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
     };
-    match result {
+    match cli.command {
+        Command::Serve { config } => match load(config) {
+            Ok(loaded) => runtime.block_on(serve(loaded)),
+            Err(code) => code,
+        },
+        Command::Check { config, online } => match load(config) {
+            Ok(loaded) => runtime.block_on(check(loaded, online)),
+            Err(code) => code,
+        },
+        Command::Demo(args) => {
+            // Keep the walkthrough readable: only warnings unless RUST_LOG sets another filter.
+            portcullis::telemetry::init(LogFormat::Text, "warn");
+            match runtime.block_on(portcullis::demo::run(args, wait_for_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Emulator(args) => {
+            portcullis::telemetry::init(LogFormat::Text, "info");
+            match runtime.block_on(portcullis::emulator::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) if error.is::<portcullis::emulator::ConfigError>() => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+    }
+}
+
+/// Loads and validates the configuration, printing every problem on failure.
+fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
+    Config::load(path.as_deref()).map_err(|error: ConfigError| {
+        eprintln!("error: {error}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+async fn serve(loaded: LoadedConfig) -> ExitCode {
+    let LoadedConfig {
+        config,
+        client_secret,
+    } = loaded;
+    portcullis::telemetry::init(config.log.format, &config.log.level);
+    match run_gateway(config, client_secret).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
-            eprintln!("error: {err}");
-            ExitCode::from(2)
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_RUNTIME)
         }
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+    }
+}
+
+async fn run_gateway(
+    config: Config,
+    client_secret: Option<portcullis::secret::Secret<String>>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    let listen = config.server.listen;
+    let admin_listen = config.server.admin_listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to bind server.listen {listen}"))?;
+    let admin = tokio::net::TcpListener::bind(admin_listen)
+        .await
+        .with_context(|| format!("failed to bind server.admin_listen {admin_listen}"))?;
+    let gateway = portcullis::gateway::Gateway::build(config, client_secret)?;
+    let running = portcullis::server::start(gateway, listener, admin).await?;
+    tracing::info!(addr = %running.addr, admin = %running.admin_addr, "gateway listening");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn check(loaded: LoadedConfig, online: bool) -> ExitCode {
+    let config = &loaded.config;
+    println!("configuration is valid");
+    println!("  issuer:   {}", config.okta.issuer);
+    println!(
+        "  client:   {} ({})",
+        config.okta.client_id,
+        config.okta.auth_method.as_str()
+    );
+    println!("  upstream: {}", config.upstream.url);
+    println!(
+        "  listen:   {} (admin {})",
+        config.server.listen, config.server.admin_listen
+    );
+    if !online {
+        return ExitCode::SUCCESS;
+    }
+
+    let okta = match portcullis::okta::OktaClient::new(
+        &config.okta,
+        loaded.client_secret.clone(),
+        portcullis::metrics::Metrics::new(),
+    ) {
+        Ok(okta) => okta,
+        Err(error) => {
+            eprintln!("error: failed to build the HTTP client: {error}");
+            return ExitCode::from(EXIT_RUNTIME);
         }
+    };
+    if let Err(error) = okta.discover().await {
+        eprintln!("error: discovery at {} failed: {error}", config.okta.issuer);
+        return ExitCode::from(EXIT_RUNTIME);
+    }
+    println!("  discovery loaded");
+    // Introspecting a made-up token checks the client credentials without a user:
+    // Okta returns `{"active": false}` for good credentials and 401 for bad ones.
+    let probe = portcullis::secret::Secret::new("portcullis-check-probe".to_string());
+    match okta.introspect(&probe, "access_token").await {
+        Ok(_) => {
+            println!("  client credentials accepted");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: Okta rejected the client credentials check: {error}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "failed to listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "failed to listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
 }

@@ -24,6 +24,7 @@ use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
 use crate::error::{RequestId, REQUEST_ID};
 use crate::gateway::Gateway;
+use crate::login::Login;
 use crate::metrics::Metrics;
 use crate::okta::OktaClient;
 use crate::proxy::headers::{request_id, X_REQUEST_ID};
@@ -113,7 +114,9 @@ impl Gateway {
         let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(&config.session));
         let (auth, sessions) = Authenticator::new(&config, okta.clone(), store, metrics.clone());
         let upstream = Arc::new(Upstream::new(&config)?);
+        let login = Arc::new(Login::new(&config));
         Ok(Gateway {
+            login,
             config: Arc::new(config),
             okta,
             metrics,

@@ -240,6 +240,85 @@ async fn userinfo_errors_carry_www_authenticate() {
 }
 
 #[tokio::test]
+async fn userinfo_openid_alone_is_insufficient() {
+    let t = start().await;
+    let tokens = t.login().await;
+    let narrow = t
+        .post(
+            "token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &tokens.str("refresh_token")),
+                ("scope", "openid offline_access"),
+            ],
+        )
+        .await;
+    assert_eq!(narrow.status, StatusCode::OK, "{}", narrow.text);
+    let response = t
+        .http
+        .get(t.endpoint("userinfo"))
+        .bearer_auth(narrow.str("access_token"))
+        .send()
+        .await
+        .expect("send");
+    let forbidden = answer(response).await;
+    assert_eq!(
+        forbidden.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        forbidden.text
+    );
+    assert!(forbidden
+        .header("www-authenticate")
+        .contains("error=\"insufficient_scope\""));
+}
+
+#[tokio::test]
+async fn userinfo_rejects_expired_token() {
+    let t = start_with(test_config().access_token_ttl(Duration::from_secs(1))).await;
+    let tokens = t.login().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = t
+        .http
+        .get(t.endpoint("userinfo"))
+        .bearer_auth(tokens.str("access_token"))
+        .send()
+        .await
+        .expect("send");
+    let expired = answer(response).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert!(expired
+        .header("www-authenticate")
+        .contains("error=\"invalid_token\""));
+    let introspected = t.introspect(&tokens.str("access_token")).await;
+    assert_eq!(introspected.body, json!({ "active": false }));
+}
+
+#[tokio::test]
+async fn logout_rejects_access_token_hint() {
+    let t = start().await;
+    let tokens = t.login().await;
+    let response = t
+        .http
+        .get(t.endpoint("logout"))
+        .query(&[
+            ("id_token_hint", tokens.str("access_token").as_str()),
+            ("state", "xyz"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    let rejected = answer(response).await;
+    assert_eq!(
+        rejected.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        rejected.text
+    );
+    assert_eq!(rejected.error(), "invalid_request");
+}
+
+#[tokio::test]
 async fn logout_redirects_with_state() {
     let t = start().await;
     let tokens = t.login().await;
@@ -437,6 +516,24 @@ async fn discovery_errors_use_management_shape() {
     let bad_client = answer(response).await;
     assert_eq!(bad_client.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_client.error_code(), "invalid_client");
+
+    let response = t
+        .http
+        .get(format!(
+            "{}/.well-known/openid-configuration?client_id=%FF",
+            t.emulator.issuer()
+        ))
+        .send()
+        .await
+        .expect("send");
+    let undecodable = answer(response).await;
+    assert_eq!(
+        undecodable.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        undecodable.text
+    );
+    assert_eq!(undecodable.error_code(), "invalid_client");
 }
 
 #[tokio::test]

@@ -257,6 +257,65 @@ async fn faults_inject_status_delay_and_drop() {
 }
 
 #[tokio::test]
+async fn faults_reject_zero_count_and_bad_bounds() {
+    let t = start().await;
+    let add = |body: Value| {
+        let request = t.http.post(t.url("/__emulator/faults")).json(&body);
+        async move { answer(request.send().await.expect("send")).await }
+    };
+    let zero = add(json!({ "endpoint": "keys", "status": 503, "count": 0 })).await;
+    assert_eq!(zero.status, StatusCode::BAD_REQUEST, "{}", zero.text);
+    assert_eq!(zero.error_code(), "E0000001");
+    let keys = t
+        .http
+        .get(t.endpoint("keys"))
+        .send()
+        .await
+        .expect("send")
+        .status();
+    assert_eq!(keys, StatusCode::OK, "a rejected fault must not be armed");
+
+    let long = add(json!({ "endpoint": "token", "delay_ms": 60_001 })).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    assert_eq!(long.error_code(), "E0000001");
+    let not_error = add(json!({ "endpoint": "token", "status": 200 })).await;
+    assert_eq!(not_error.status, StatusCode::BAD_REQUEST);
+    let negative = add(json!({ "endpoint": "token", "delay_ms": -1 })).await;
+    assert_eq!(negative.status, StatusCode::BAD_REQUEST);
+    assert_eq!(negative.error_code(), "E0000003");
+    let response = t
+        .http
+        .post(t.url("/__emulator/faults"))
+        .body("{")
+        .send()
+        .await
+        .expect("send");
+    let broken = answer(response).await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    assert_eq!(broken.error_code(), "E0000003");
+}
+
+#[tokio::test]
+async fn outbox_rejects_undecodable_phone() {
+    let t = start().await;
+    t.login().await;
+    let response = t
+        .http
+        .get(t.url("/__emulator/outbox?to=%FF"))
+        .send()
+        .await
+        .expect("send");
+    let rejected = answer(response).await;
+    assert_eq!(
+        rejected.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        rejected.text
+    );
+    assert_eq!(rejected.error_code(), "E0000001");
+}
+
+#[tokio::test]
 async fn reset_forgets_tokens_and_outbox() {
     let t = start().await;
     let tokens = t.login().await;
@@ -347,4 +406,103 @@ fn example_config_files_are_valid() {
         "{}",
         config.err().map(|e| e.to_string()).unwrap_or_default()
     );
+}
+
+/// Kills the spawned emulator even when an assert fails.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn command_line_masks_phone_on_stderr() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--sms-resend-interval",
+            "0s",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run portcullis");
+    let mut child = ChildGuard(child);
+    let stderr = child.0.stderr.take().expect("stderr pipe");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let next_line = |seen: &mut Vec<String>| {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no stderr line within 20 s; so far: {seen:#?}"));
+        seen.push(line.clone());
+        line
+    };
+
+    let base_url = loop {
+        let line = next_line(&mut seen);
+        if let Some(url) = line.trim().strip_prefix("base URL:") {
+            break url.trim().to_string();
+        }
+    };
+    let http = reqwest::Client::new();
+    let issuer = format!("{base_url}/oauth2/default");
+    let step: Value = http
+        .post(format!("{issuer}/v1/token"))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("JSON");
+    let mfa_token = step["mfa_token"].as_str().expect("mfa_token");
+    let challenge = http
+        .post(format!("{issuer}/v1/challenge"))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[("mfa_token", mfa_token), ("channel_hint", "sms")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(challenge.status(), StatusCode::OK);
+
+    let printed = loop {
+        let line = next_line(&mut seen);
+        if line.contains("[emulator outbox]") {
+            break line;
+        }
+    };
+    assert!(printed.contains("+1555*****00"), "{printed}");
+    for line in &seen {
+        assert!(
+            !line.contains(ALICE_PHONE),
+            "unmasked phone on stderr: {line}"
+        );
+    }
 }

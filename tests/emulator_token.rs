@@ -192,6 +192,21 @@ async fn challenge_errors() {
     let unknown = t.challenge(&mfa_token, "pigeon").await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     assert_eq!(unknown.error(), "invalid_request");
+    let missing = t
+        .post(
+            "challenge",
+            &[
+                ("mfa_token", &mfa_token),
+                ("challenge_types_supported", MFA_OOB),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.error(), "invalid_request");
+    assert_eq!(
+        missing.body["error_description"],
+        "The 'channel_hint' parameter is required."
+    );
 
     let expired = t.challenge("no-such-token", "sms").await;
     assert_eq!(expired.status, StatusCode::FORBIDDEN);
@@ -530,13 +545,46 @@ async fn refresh_rotates_with_leeway() {
         .await;
     assert_eq!(after.status, StatusCode::BAD_REQUEST);
     assert_eq!(after.error(), "invalid_grant");
+}
+
+#[tokio::test]
+async fn refresh_reuse_after_leeway_revokes_grant() {
+    let config = test_config().edit_client(CLIENT_ID, |c| c.refresh_leeway = Duration::ZERO);
+    let t = start_with(config).await;
+    let tokens = t.login().await;
+    let first = tokens.str("refresh_token");
+    let refreshed = t
+        .post(
+            "token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    let second = refreshed.str("refresh_token");
+    let access = refreshed.str("access_token");
+
+    // Okta treats reuse of a rotated token as theft: it invalidates the newest
+    // refresh token and the access tokens of the grant.
+    let reuse = t
+        .post(
+            "token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+        )
+        .await;
+    assert_eq!(reuse.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reuse.error(), "invalid_grant");
     let newest = t
         .post(
             "token",
             &[("grant_type", "refresh_token"), ("refresh_token", &second)],
         )
         .await;
-    assert_eq!(newest.status, StatusCode::OK);
+    assert_eq!(newest.status, StatusCode::BAD_REQUEST, "{}", newest.text);
+    assert_eq!(newest.error(), "invalid_grant");
+    let introspected = t.introspect(&access).await;
+    assert_eq!(introspected.body, json!({ "active": false }));
+    let original = t.introspect(&tokens.str("access_token")).await;
+    assert_eq!(original.body, json!({ "active": false }));
 }
 
 #[tokio::test]

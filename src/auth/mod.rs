@@ -586,11 +586,11 @@ pub fn bearer_token(value: &HeaderValue) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Returns true when the session's `amr` shows a second factor (SMS, voice call or
-/// the generic `mfa` marker Okta adds).
+/// Returns true when the session's `amr` shows the phone factor: `sms`, or `tel` for a
+/// voice call (RFC 8176 values). A bare `mfa` may stand for another factor.
 fn proves_phone_factor(amr: &[String]) -> bool {
     amr.iter()
-        .any(|method| matches!(method.as_str(), "mfa" | "sms" | "tel"))
+        .any(|method| matches!(method.as_str(), "sms" | "tel"))
 }
 
 fn needs_refresh(session: &Session, refresh_before_expiry: Duration) -> bool {
@@ -649,6 +649,7 @@ mod tests {
         assert!(proves_phone_factor(&["pwd".into(), "sms".into()]));
         assert!(proves_phone_factor(&["tel".into()]));
         assert!(!proves_phone_factor(&["pwd".into()]));
+        assert!(!proves_phone_factor(&["pwd".into(), "mfa".into()]));
         assert!(!proves_phone_factor(&[]));
     }
 }

@@ -56,7 +56,8 @@ fn challenge(
         inner.settings.accept_urn_mfa_oob,
     )?;
 
-    let hint = form.get("channel_hint").unwrap_or("");
+    // Okta has required `channel_hint` for OOB challenges since 2023.
+    let hint = form.require("channel_hint")?;
     let Some(channel) = Channel::parse(hint) else {
         return Err(OAuthError::invalid_request(format!(
             "'{hint}' is not supported as a 'channel_hint'. Try again with another value."

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio::sync::broadcast::error::RecvError;
+
 use super::config::EmulatorConfig;
+use super::state::mask_phone;
 use super::Emulator;
 
 /// Default listen address of the emulator (loopback only).
@@ -90,11 +93,21 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
 
     let mut outbox = running.subscribe_outbox();
     let printer = tokio::spawn(async move {
-        while let Ok(message) = outbox.recv().await {
-            eprintln!(
-                "[emulator outbox] {} code {} to {}",
-                message.channel, message.code, message.to
-            );
+        loop {
+            match outbox.recv().await {
+                // The phone number is masked as in the log; the outbox hook has it in full.
+                Ok(message) => eprintln!(
+                    "[emulator outbox] {} code {} to {}",
+                    message.channel,
+                    message.code,
+                    mask_phone(&message.to)
+                ),
+                // A burst of codes overran the channel: report the gap and keep printing.
+                Err(RecvError::Lagged(missed)) => eprintln!(
+                    "[emulator outbox] {missed} messages not printed; GET /__emulator/outbox lists them"
+                ),
+                Err(RecvError::Closed) => break,
+            }
         }
     });
 

@@ -29,15 +29,21 @@ pub async fn handle(
     document: Document,
     request: Request,
 ) -> Response<Body> {
-    let query = Form::parse(request.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
+    let invalid_client = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Invalid value for 'client_id' parameter.",
+        )
+        .into_response()
+    };
+    // A query that does not decode (invalid UTF-8, a repeated name) cannot name a client.
+    let Ok(query) = Form::parse(request.uri().query().unwrap_or("").as_bytes()) else {
+        return invalid_client();
+    };
     if let Some(client_id) = query.get("client_id") {
         if shared.lock().client(client_id).is_none() {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_client",
-                "Invalid value for 'client_id' parameter.",
-            )
-            .into_response();
+            return invalid_client();
         }
     }
     json_response(

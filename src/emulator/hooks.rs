@@ -42,7 +42,18 @@ struct FaultRequest {
 
 /// `GET /__emulator/outbox[?to=…]`: every message sent, newest last.
 pub async fn outbox(shared: Arc<Shared>, request: Request) -> Response<Body> {
-    let to = phone_filter(request.uri().query().unwrap_or(""));
+    let to = match phone_filter(request.uri().query().unwrap_or("")) {
+        Ok(to) => to,
+        Err(problem) => {
+            let mut error = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "E0000001",
+                "Api validation failed: to",
+            );
+            error.causes = vec![problem];
+            return error.into_response();
+        }
+    };
     let inner = shared.lock();
     let messages: Vec<Value> = inner
         .outbox
@@ -121,10 +132,15 @@ fn validate(request: FaultRequest) -> Result<Fault, String> {
         (None, None, true) => FaultKind::Drop,
         _ => return Err("fault: set exactly one of status, delay_ms or drop".to_string()),
     };
+    let remaining = match request.count {
+        None => 1,
+        Some(0) => return Err("count: must be at least 1; omit it for one request".to_string()),
+        Some(count) => count,
+    };
     Ok(Fault {
         endpoint: request.endpoint,
         kind,
-        remaining: request.count.unwrap_or(1).max(1),
+        remaining,
     })
 }
 
@@ -135,12 +151,18 @@ pub async fn reset(shared: Arc<Shared>) -> Response<Body> {
 }
 
 /// Reads `to` from the query, keeping a literal `+` so `?to=+1555…` works unencoded.
-fn phone_filter(query: &str) -> Option<String> {
-    query
+/// A value that is not UTF-8 after decoding is an error, not an absent filter.
+fn phone_filter(query: &str) -> Result<Option<String>, String> {
+    let Some((_, raw)) = query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(name, _)| *name == "to")
-        .and_then(|(_, value)| percent_decode_str(value).decode_utf8().ok())
-        .map(|value| value.trim().to_string())
-        .filter(|value| !value.is_empty())
+    else {
+        return Ok(None);
+    };
+    let value = percent_decode_str(raw).decode_utf8().map_err(|_| {
+        "to: The phone number is not valid UTF-8 after percent-decoding.".to_string()
+    })?;
+    let value = value.trim();
+    Ok((!value.is_empty()).then(|| value.to_string()))
 }

@@ -33,13 +33,21 @@ fn logout(shared: &Shared, server: &Server, params: &Form) -> Result<String, OAu
     let hint = params.require("id_token_hint")?;
     let issuer = server.issuer(&shared.base_url);
 
-    // An expired but otherwise valid ID token is accepted, as Okta does.
+    // An expired but otherwise valid ID token is accepted, as Okta does. Access tokens
+    // are signed by the same key, so the `ID.` prefix of `jti` tells the two apart.
+    let invalid_hint =
+        || OAuthError::invalid_request("The 'id_token_hint' parameter is not a valid ID token.");
     let claims = shared
         .key
         .verify_ignoring_expiry(hint, &issuer)
-        .ok_or_else(|| {
-            OAuthError::invalid_request("The 'id_token_hint' parameter is not a valid ID token.")
-        })?;
+        .ok_or_else(invalid_hint)?;
+    let is_id_token = claims
+        .get("jti")
+        .and_then(|v| v.as_str())
+        .is_some_and(|jti| jti.starts_with("ID."));
+    if !is_id_token {
+        return Err(invalid_hint());
+    }
     let client_id = claims
         .get("aud")
         .and_then(|v| v.as_str())

@@ -42,6 +42,17 @@
 //!   the label and the client authentication method.
 //! - `POST /api/v1/apps/{appId}` and other methods get 405 `E0000022`.
 //! - The JWKS has one key and never rotates.
+//! - Client assertions (`client_secret_jwt`, `private_key_jwt`) are not implemented:
+//!   a `client_assertion` gets 401 `invalid_client`, and discovery lists only
+//!   `client_secret_basic`, `client_secret_post` and `none`.
+//! - Discovery advertises `/v1/authorize` as Okta does, but the emulator serves no
+//!   browser flows: `/v1/authorize` is a 404 and `OPTIONS` (CORS preflight) a 405.
+//! - Within the rotation leeway every reuse of the old refresh token mints another
+//!   new one. After the leeway, reuse revokes the whole grant, as Okta's reuse
+//!   detection does. What Okta returns inside the leeway is not documented.
+//! - Credentials in both the header and the body get 400 `invalid_request`, as in
+//!   the OpenAPI examples. The error catalogue lists `multiple_client_credentials`
+//!   as 401, so a live Okta may use either status.
 //! - The OpenAPI spec lists the expired-token example under both 400 and 403 and
 //!   the bad challenge type under 403; the emulator follows Okta's error catalogue
 //!   (403 for an expired token, 400 for a bad challenge type).

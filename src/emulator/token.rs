@@ -434,12 +434,19 @@ fn refresh_grant(
     let Some(record) = inner.refresh.get(token) else {
         return Err(invalid());
     };
-    let usable = !record.revoked
-        && record.expires_at > now
-        && record.server == *server
-        && record.client_id == client.client_id
-        && record.usable_until.map_or(true, |until| until > now);
-    if !usable {
+    let owned = record.server == *server && record.client_id == client.client_id;
+    if !owned || record.revoked || record.expires_at <= now {
+        return Err(invalid());
+    }
+    if record.usable_until.is_some_and(|until| until <= now) {
+        // Okta's reuse detection: a rotated token used after the grace period
+        // invalidates the newest refresh token and every access token of the grant.
+        let grant_id = record.grant_id;
+        inner.revoke_grant(grant_id);
+        tracing::info!(
+            grant_id,
+            "emulator revoked a grant after refresh token reuse"
+        );
         return Err(invalid());
     }
 

@@ -42,7 +42,12 @@ pub async fn handle(shared: Arc<Shared>, server: Server, request: Request) -> Re
             "The access token is invalid.",
         );
     };
-    if !record.scopes.iter().any(|s| s == "openid") {
+    // Okta needs `openid` and at least one claim scope; `openid` alone gets a 403.
+    let has = |scope: &str| record.scopes.iter().any(|s| s == scope);
+    let claim_scope = ["profile", "email", "address", "phone"]
+        .iter()
+        .any(|scope| has(scope));
+    if !has("openid") || !claim_scope {
         return challenge_response(
             StatusCode::FORBIDDEN,
             "insufficient_scope",

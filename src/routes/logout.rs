@@ -7,6 +7,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use crate::auth::cookie::find_cookie;
 use crate::auth::{bearer_token, Authenticator};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::secret::{hash_token, Secret};
@@ -58,7 +59,7 @@ pub async fn logout(State(gateway): State<Gateway>, headers: HeaderMap) -> Respo
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(cookie) = clearing_cookie(auth.cookie_name()) {
+    if let Some(cookie) = clearing_cookie(&gateway.config) {
         response_headers.insert(header::SET_COOKIE, cookie);
     }
     response
@@ -86,10 +87,16 @@ fn is_browser_form_post(headers: &HeaderMap) -> bool {
 }
 
 /// Builds the `Set-Cookie` value that deletes the session cookie. The attributes match
-/// the ones a `__Host-` cookie must carry, or the browser ignores the deletion.
-pub fn clearing_cookie(name: &str) -> Option<HeaderValue> {
+/// the ones the login flow sets, or the browser ignores the deletion.
+pub fn clearing_cookie(config: &Config) -> Option<HeaderValue> {
+    let secure = if config.cookie_secure() {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
-        "{name}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax"
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+        config.session.cookie_name
     ))
     .ok()
 }

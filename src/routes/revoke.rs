@@ -11,6 +11,7 @@ use http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use crate::auth::{extract_credential, Credential};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::okta::OktaError;
@@ -60,7 +61,7 @@ pub async fn revoke(
         }
         Some(Credential::Session(cookie)) => match auth.end_session(hash_token(cookie)).await {
             Some((_, Some(error))) => Err(revocation_error(error)),
-            Some((_, None)) => Ok(revoked(Some(auth.cookie_name()))),
+            Some((_, None)) => Ok(revoked(Some(&gateway.config))),
             None => Err(ApiError::invalid_token()),
         },
     }
@@ -88,12 +89,12 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<RevokeRequest, ApiErro
     }
 }
 
-/// Builds the response to a revocation. `ended_session_cookie` names the cookie to
-/// clear when the caller's session was ended.
-fn revoked(ended_session_cookie: Option<&str>) -> Response {
+/// Builds the response to a revocation. `ended_session` carries the configuration
+/// when the caller's session was ended, so its cookie is cleared.
+fn revoked(ended_session: Option<&Config>) -> Response {
     let mut response = axum::Json(serde_json::json!({
         "revoked": true,
-        "session_ended": ended_session_cookie.is_some(),
+        "session_ended": ended_session.is_some(),
     }))
     .into_response();
     let headers = response.headers_mut();
@@ -101,8 +102,8 @@ fn revoked(ended_session_cookie: Option<&str>) -> Response {
         header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
     );
-    if let Some(name) = ended_session_cookie {
-        if let Some(cookie) = super::logout::clearing_cookie(name) {
+    if let Some(config) = ended_session {
+        if let Some(cookie) = super::logout::clearing_cookie(config) {
             headers.insert(header::SET_COOKIE, cookie);
         }
     }
