@@ -405,3 +405,69 @@ async fn slow_upload_outlasts_response_timeout() {
     let echoed: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(echoed["body_bytes"], 80);
 }
+
+#[tokio::test]
+async fn gateway_login_cookie_reaches_upstream() {
+    use common::emulator::{ALICE_PASSWORD, ALICE_PHONE};
+
+    let h = harness::start(|_| {}).await;
+    let post = |path: &str, body: Value| h.http.post(h.url(path)).json(&body).send();
+
+    let login: Value = post(
+        "/.portcullis/login",
+        serde_json::json!({ "username": ALICE, "password": ALICE_PASSWORD }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let transaction_id = login["transaction_id"].as_str().expect("transaction_id");
+    let sent = post(
+        "/.portcullis/challenge",
+        serde_json::json!({ "transaction_id": transaction_id, "channel": "sms" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.status(), 200);
+    let code = h.okta.last_code(ALICE_PHONE).await;
+    let verified = post(
+        "/.portcullis/verify",
+        serde_json::json!({ "transaction_id": transaction_id, "code": code }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(verified.status(), 200);
+    let set_cookie = verified.headers()["set-cookie"].to_str().unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+    let response = h
+        .http
+        .get(h.url("/dashboard"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["headers"]["x-forwarded-preferred-username"], ALICE);
+    assert_eq!(echoed["headers"]["x-forwarded-email"], ALICE);
+    assert!(echoed["headers"].get("cookie").is_none());
+
+    let logout = h
+        .http
+        .post(h.url("/.portcullis/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 200);
+    let response = h
+        .http
+        .get(h.url("/dashboard"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
