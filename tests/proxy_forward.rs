@@ -217,8 +217,8 @@ async fn websocket_echoes_through_gateway() {
     assert_eq!(reply, Message::text("hello"));
     socket.close(None).await.unwrap();
 
-    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
-    match refused {
+    let rejected = tokio_tungstenite::connect_async(url.as_str()).await;
+    match rejected {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 401)
         }

@@ -111,7 +111,7 @@ fn revoked(ended_session: Option<&Config>) -> Response {
 }
 
 /// Maps a failed revocation at Okta. The token is already evicted locally, so the error
-/// tells the caller that only Okta may still accept it.
+/// reports that only Okta may still accept it.
 fn revocation_error(error: OktaError) -> ApiError {
     if error.is_unavailable() || matches!(error, OktaError::RateLimited { .. }) {
         ApiError::new(
