@@ -474,3 +474,27 @@ async fn signed_out_page_confirms_sign_out() {
         .unwrap();
     assert!(response.text().await.unwrap().contains("signed out"));
 }
+
+#[tokio::test]
+async fn missing_required_scope_gets_403() {
+    let h = harness::start(|config| {
+        config.auth.required_scopes = vec!["orders:write".to_string()];
+    })
+    .await;
+    let tokens = h.login().await;
+    let (status, body) = h.get_bearer("/a", &tokens.access_token).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "insufficient_scope");
+}
+
+#[tokio::test]
+async fn token_for_other_audience_is_rejected() {
+    let h = harness::start(|config| {
+        config.okta.audience = "api://billing".to_string();
+    })
+    .await;
+    let tokens = h.login().await;
+    let (status, body) = h.get_bearer("/a", &tokens.access_token).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_token");
+}

@@ -471,3 +471,28 @@ async fn gateway_login_cookie_reaches_upstream() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn trusted_proxy_forwarded_headers_are_kept() {
+    let h = harness::start(|config| {
+        config.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let tokens = h.login().await;
+    let response = h
+        .http
+        .get(h.url("/a"))
+        .bearer_auth(&tokens.access_token)
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-user", "mallory")
+        .send()
+        .await
+        .unwrap();
+    let echoed: Value = response.json().await.unwrap();
+    let headers = &echoed["headers"];
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(headers["x-forwarded-proto"], "https");
+    // Identity headers are never taken from a proxy either.
+    assert_eq!(headers["x-forwarded-user"], ALICE);
+}

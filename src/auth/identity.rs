@@ -153,3 +153,49 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typical_identity_fits_in_one_kib() {
+        let identity = Identity::new(Claims {
+            subject: "alice.anderson@example.com".to_string(),
+            username: Some("alice.anderson@example.com".to_string()),
+            email: Some("alice.anderson@example.com".to_string()),
+            groups: vec!["engineering".to_string(), "admins".to_string()],
+            scope: "openid profile email phone offline_access".to_string(),
+            client_id: Some("0oaoesxtxmPf08QHk0h7".to_string()),
+            audience: vec!["api://default".into()].into_boxed_slice(),
+            expires_at: 1_900_000_000,
+        });
+        let strings = [
+            Some(&identity.subject),
+            identity.username.as_ref(),
+            identity.email.as_ref(),
+            identity.client_id.as_ref(),
+            Some(&identity.scope),
+        ];
+        let string_bytes: usize = strings.iter().flatten().map(|value| value.len()).sum();
+        let list_bytes: usize = identity
+            .groups
+            .iter()
+            .chain(identity.audience.iter())
+            .map(|value| value.len() + std::mem::size_of::<Box<str>>())
+            .sum();
+        let headers = &identity.headers;
+        let header_bytes: usize = [
+            &headers.user,
+            &headers.email,
+            &headers.preferred_username,
+            &headers.groups,
+        ]
+        .iter()
+        .filter_map(|value| value.as_ref())
+        .map(|value| value.len())
+        .sum();
+        let total = std::mem::size_of::<Identity>() + string_bytes + list_bytes + header_bytes;
+        assert!(total < 1024, "a cached identity takes about {total} bytes");
+    }
+}
