@@ -498,3 +498,17 @@ async fn token_for_other_audience_is_rejected() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"], "invalid_token");
 }
+
+#[tokio::test]
+async fn wrong_method_on_gateway_route_gets_json_405() {
+    let h = harness::start(|_| {}).await;
+    let response = h
+        .http
+        .get(h.url("/.portcullis/revoke"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+}

@@ -28,6 +28,13 @@ pub fn router(gateway: Gateway) -> Router {
         // Forward-auth callers send the original request's method.
         .route("/auth", any(forward_auth::forward_auth))
         .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This route does not accept this method.",
+            )
+        })
         .with_state(gateway);
     Router::new().nest(&prefix, routes)
 }
