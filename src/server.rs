@@ -85,19 +85,27 @@ impl RunningGateway {
             alive,
             mut ended,
             grace,
+            gateway,
             ..
         } = self;
         stop.cancel();
         drop(alive);
-        let drained = tokio::time::timeout(grace, ended.recv()).await.is_ok();
+        let tunnels = gateway.upstream.tunnels();
+        let drain = async {
+            ended.recv().await;
+            tunnels.wait_closed().await;
+        };
+        let drained = tokio::time::timeout(grace, drain).await.is_ok();
         if drained {
             tracing::info!("all connections drained");
         } else {
             tracing::warn!(
                 grace_ms = grace.as_millis() as u64,
+                upgraded = tunnels.open(),
                 "connections still open after the shutdown grace period; closing them"
             );
             force.cancel();
+            tunnels.close_all();
             // Connection tasks end as soon as they see the cancellation.
             let _ = tokio::time::timeout(Duration::from_secs(1), ended.recv()).await;
         }

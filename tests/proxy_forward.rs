@@ -496,3 +496,33 @@ async fn trusted_proxy_forwarded_headers_are_kept() {
     // Identity headers are never taken from a proxy either.
     assert_eq!(headers["x-forwarded-user"], ALICE);
 }
+
+#[tokio::test]
+async fn shutdown_closes_websockets_after_grace() {
+    let h =
+        harness::start(|config| config.server.shutdown_grace = Duration::from_millis(300)).await;
+    let tokens = h.login().await;
+    let mut request = format!("ws://{}/socket", h.gateway.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", tokens.access_token).parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket.send(Message::text("ping")).await.unwrap();
+    assert_eq!(socket.next().await.unwrap().unwrap(), Message::text("ping"));
+
+    let started = Instant::now();
+    let drained = h.gateway.shutdown().await;
+    assert!(
+        !drained,
+        "an open WebSocket must hold the drain until the grace ends"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let next = tokio::time::timeout(Duration::from_secs(3), socket.next())
+        .await
+        .expect("the WebSocket was left open after shutdown");
+    assert!(!matches!(next, Some(Ok(Message::Text(_)))), "{next:?}");
+}

@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod headers;
+pub mod tunnel;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,10 +17,11 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 pub use self::body::{GatewayBody, RequestBody};
 pub use self::headers::HeaderPolicy;
+pub use self::tunnel::Tunnels;
 use crate::auth::Authenticated;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -31,6 +33,7 @@ pub struct Upstream {
     target: Option<Target>,
     timeout: Duration,
     policy: HeaderPolicy,
+    tunnels: Tunnels,
 }
 
 struct Target {
@@ -67,11 +70,17 @@ impl Upstream {
             target,
             timeout: upstream.timeout,
             policy: HeaderPolicy::new(config)?,
+            tunnels: Tunnels::default(),
         })
     }
 
     pub fn policy(&self) -> &HeaderPolicy {
         &self.policy
+    }
+
+    /// Returns the upgraded connections, which shutdown waits for and then closes.
+    pub fn tunnels(&self) -> &Tunnels {
+        &self.tunnels
     }
 
     /// Forwards an authenticated request and returns the upstream's response, or a
@@ -132,9 +141,7 @@ impl Upstream {
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_upgrade) = client_upgrade {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
-                // NOTE: tunnels are not part of the shutdown drain. They run until either
-                // side closes or the process exits.
-                tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+                self.tunnels.spawn(client_upgrade, upstream_upgrade);
                 // Keep `Upgrade` and `Connection` so the client sees the switch.
                 let upgrade = response.headers_mut().remove(http::header::UPGRADE);
                 headers::remove_hop_by_hop(response.headers_mut());
@@ -152,25 +159,6 @@ impl Upstream {
         }
         headers::remove_hop_by_hop(response.headers_mut());
         response.map(GatewayBody::upstream)
-    }
-}
-
-/// Copies bytes both ways between an upgraded client and upstream connection.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(pair) => pair,
-        Err(error) => {
-            tracing::debug!(%error, "protocol upgrade failed");
-            return;
-        }
-    };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        Ok((sent, received)) => {
-            tracing::debug!(sent, received, "upgraded connection closed");
-        }
-        Err(error) => tracing::debug!(%error, "upgraded connection failed"),
     }
 }
 
