@@ -312,14 +312,30 @@ async fn handle(
 ) -> Result<Response<GatewayBody>, Infallible> {
     let started = Instant::now();
     let id = request_id(request.headers());
+    // The access log is at debug level; the path (never the query) is copied only then.
+    let access_log = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (request.method().clone(), request.uri().path().to_owned()));
+
     let (route, mut response) = REQUEST_ID
         .scope(RequestId(id.clone()), dispatch(&state, peer, request, &id))
         .await;
+
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    if let Some((method, path)) = access_log {
+        tracing::debug!(
+            request_id = id.to_str().unwrap_or("-"),
+            %method,
+            path,
+            route,
+            status,
+            elapsed_us = elapsed.as_micros() as u64,
+            %peer,
+            "request served"
+        );
+    }
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    state
-        .gateway
-        .metrics
-        .request(route, response.status().as_u16(), started.elapsed());
+    state.gateway.metrics.request(route, status, elapsed);
     Ok(response)
 }
 
