@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::auth::{AuthError, Authenticator};
-use crate::config::Config;
-use crate::error::{RequestId, REQUEST_ID};
+use crate::config::{Config, LoadedConfig};
+use crate::error::{ApiError, RequestId, REQUEST_ID};
 use crate::gateway::Gateway;
 use crate::login::Login;
 use crate::metrics::Metrics;
@@ -201,17 +201,12 @@ pub async fn start(
 }
 
 /// Binds the configured listeners, serves until SIGTERM or SIGINT, drains, and returns.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let client_secret = match (&config.okta.client_secret, &config.okta.client_secret_file) {
-        (Some(secret), _) => Some(secret.clone()),
-        (None, Some(path)) => {
-            let secret = std::fs::read_to_string(path).with_context(|| {
-                format!("failed to read okta.client_secret_file {}", path.display())
-            })?;
-            Some(Secret::new(secret.trim().to_string()))
-        }
-        (None, None) => None,
-    };
+/// `loaded` is the output of [`Config::load`], which resolves the client secret.
+pub async fn serve(loaded: LoadedConfig) -> anyhow::Result<()> {
+    let LoadedConfig {
+        config,
+        client_secret,
+    } = loaded;
     let listen = config.server.listen;
     let admin_listen = config.server.admin_listen;
     let gateway = Gateway::build(config, client_secret)?;
@@ -443,8 +438,6 @@ fn sign_in_redirect(prefix: &str, uri: &Uri) -> Response<GatewayBody> {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
-
-use crate::error::ApiError;
 
 // === admin listener ===
 
