@@ -418,6 +418,12 @@ impl Authenticator {
                 if let Some(scope) = tokens.scope {
                     updated.scope = scope;
                 }
+                // A logout or revocation during the refresh removed the session; putting
+                // it back would revive it. The check narrows that window but cannot close
+                // it, because the store has no compare-and-set.
+                if inner.sessions.get(id).await.is_none() {
+                    return Err(AuthError::Invalid);
+                }
                 inner.sessions.put(id, updated.clone()).await;
                 tracing::info!(session = %hex::encode(&id[..6]), "refreshed the session's access token");
                 Ok(updated)
