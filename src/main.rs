@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => {
             // Keep the walkthrough readable: only warnings unless RUST_LOG sets another filter.
             portcullis::telemetry::init(LogFormat::Text, "warn");
-            match runtime.block_on(portcullis::demo::run(args, wait_for_signal())) {
+            match runtime.block_on(portcullis::demo::run(args, portcullis::shutdown::signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("error: {error:#}");
@@ -103,12 +103,9 @@ fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
 }
 
 async fn serve(loaded: LoadedConfig) -> ExitCode {
-    let LoadedConfig {
-        config,
-        client_secret,
-    } = loaded;
-    portcullis::telemetry::init(config.log.format, &config.log.level);
-    match run_gateway(config, client_secret).await {
+    let log = &loaded.config.log;
+    portcullis::telemetry::init(log.format, &log.level);
+    match portcullis::server::serve(loaded).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -116,29 +113,6 @@ async fn serve(loaded: LoadedConfig) -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
-}
-
-async fn run_gateway(
-    config: Config,
-    client_secret: Option<portcullis::secret::Secret<String>>,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-
-    let listen = config.server.listen;
-    let admin_listen = config.server.admin_listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("failed to bind server.listen {listen}"))?;
-    let admin = tokio::net::TcpListener::bind(admin_listen)
-        .await
-        .with_context(|| format!("failed to bind server.admin_listen {admin_listen}"))?;
-    let gateway = portcullis::gateway::Gateway::build(config, client_secret)?;
-    let running = portcullis::server::start(gateway, listener, admin).await?;
-    tracing::info!(addr = %running.addr, admin = %running.admin_addr, "gateway listening");
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
-    Ok(())
 }
 
 async fn check(loaded: LoadedConfig, online: bool) -> ExitCode {
@@ -187,33 +161,5 @@ async fn check(loaded: LoadedConfig, online: bool) -> ExitCode {
             eprintln!("error: Okta rejected the client credentials check: {error}");
             ExitCode::from(EXIT_RUNTIME)
         }
-    }
-}
-
-/// Waits for Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "failed to listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "failed to listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
