@@ -71,6 +71,9 @@ async fn revoke_by_body_ends_session() {
 
     assert_eq!(h.get_bearer("/a", &tokens.access_token).await.0, 401);
     assert_eq!(h.get_cookie("/a", &cookie).await.0, 401);
+    // The ended session's refresh token is revoked at Okta too.
+    let introspection = h.okta.introspect(&tokens.refresh_token).await;
+    assert_eq!(introspection.body["active"], false);
 }
 
 #[tokio::test]

@@ -478,8 +478,23 @@ impl Authenticator {
             .await;
         inner.userinfo.invalidate(&key).await;
         if let Some(session) = inner.sessions.session_holding(&hash_token(token)).await {
-            inner.sessions.remove(session).await;
+            let removed = inner.sessions.remove(session).await;
             inner.refreshes.invalidate(&session).await;
+            // The ended session's refresh token would stay valid at Okta until it expires.
+            let refresh_token = removed.and_then(|removed| removed.refresh_token);
+            if let Some(refresh_token) = refresh_token.filter(|t| t.expose() != token) {
+                if let Err(error) = inner
+                    .okta
+                    .revoke(&refresh_token, Some("refresh_token"))
+                    .await
+                {
+                    tracing::warn!(
+                        %error,
+                        token = %fingerprint(refresh_token.expose()),
+                        "failed to revoke the refresh token of a session ended by a revocation"
+                    );
+                }
+            }
         }
         tracing::info!(token = %fingerprint(token), "evicted a revoked token from every cache");
     }

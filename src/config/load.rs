@@ -258,10 +258,13 @@ fn typed_env_value(section: &str, key: &str, raw: &str) -> Result<Value, String>
             .map(|item| Value::String(item.to_string()))
             .collect(),
     );
-    if check_key(section, key, &list).is_ok() {
-        return Ok(list);
+    match check_key(section, key, &list) {
+        Ok(()) => Ok(list),
+        // For a list key, the string's "expected a sequence" error hides the invalid
+        // item, which the list's own error names.
+        Err(list_error) if first_error.contains("expected a sequence") => Err(list_error),
+        Err(_) => Err(first_error),
     }
-    Err(first_error)
 }
 
 /// Picks the client secret: the environment beats the file's `client_secret`, which may

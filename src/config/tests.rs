@@ -216,6 +216,33 @@ url = ""
 }
 
 #[test]
+fn env_list_names_the_invalid_item() {
+    let pairs = [
+        ("PORTCULLIS_OKTA_CLIENT_SECRET", "s3cret"),
+        (
+            "PORTCULLIS_SERVER_TRUSTED_PROXIES",
+            "10.0.0.0/8,10.0.0.0/33",
+        ),
+    ];
+    let problems = assert_problem(load(MINIMAL, &pairs), "server.trusted_proxies");
+    assert!(
+        problems.iter().all(|p| !p.contains("expected a sequence")),
+        "the problem hides the invalid item: {problems:#?}"
+    );
+}
+
+#[test]
+fn https_upstream_is_rejected() {
+    let secret = [("PORTCULLIS_OKTA_CLIENT_SECRET", "s3cret")];
+    let text = MINIMAL.replace("http://127.0.0.1:8080", "https://app.internal");
+    let problems = assert_problem(load(&text, &secret), "upstream.url");
+    assert!(
+        problems.iter().any(|p| p.contains("http://")),
+        "the problem does not name the accepted scheme: {problems:#?}"
+    );
+}
+
+#[test]
 fn empty_issuer_and_upstream_are_required() {
     let problems = assert_problem(load("", &[]), "okta.issuer");
     assert!(problems.iter().any(|p| p.starts_with("upstream.url")));

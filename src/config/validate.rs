@@ -194,6 +194,15 @@ impl Config {
             );
         } else if let Err(reason) = check_http_url(&upstream.url) {
             problem("upstream.url", reason);
+        } else if url::Url::parse(&upstream.url).is_ok_and(|url| url.scheme() != "http") {
+            // The upstream client supports plain HTTP only, so `serve` would fail to start.
+            problem(
+                "upstream.url",
+                format!(
+                    "{:?} must be an http:// URL; the gateway does not connect to upstreams over HTTPS",
+                    upstream.url
+                ),
+            );
         }
         non_zero(
             &mut problem,
