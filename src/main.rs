@@ -108,8 +108,8 @@ async fn serve(loaded: LoadedConfig) -> ExitCode {
     match portcullis::server::serve(loaded).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            // The subscriber writes to stderr, so this line is also what the operator sees.
             tracing::error!("{error:#}");
-            eprintln!("error: {error:#}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

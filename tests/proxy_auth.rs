@@ -68,6 +68,8 @@ async fn revoke_by_body_ends_session() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["session_ended"], true);
 
     assert_eq!(h.get_bearer("/a", &tokens.access_token).await.0, 401);
     assert_eq!(h.get_cookie("/a", &cookie).await.0, 401);

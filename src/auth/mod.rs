@@ -450,16 +450,16 @@ impl Authenticator {
         &self,
         token: &Secret<String>,
         hint: Option<&str>,
-    ) -> Result<(), OktaError> {
+    ) -> Result<bool, OktaError> {
         let result = self.inner.okta.revoke(token, hint).await;
-        self.evict_token(token.expose()).await;
-        result
+        let ended_session = self.evict_token(token.expose()).await;
+        result.map(|()| ended_session)
     }
 
     /// Removes a token from the credential and userinfo caches, keeps it on the deny list
     /// until it expires, and ends every session holding it, so the next request with it
-    /// is rejected by this gateway.
-    pub async fn evict_token(&self, token: &str) {
+    /// is rejected by this gateway. Returns whether a session was ended.
+    pub async fn evict_token(&self, token: &str) -> bool {
         let inner = &*self.inner;
         let key = inner.credentials.key(token);
         let expires_at = match inner.credentials.invalidate(&key).await {
@@ -477,7 +477,8 @@ impl Authenticator {
             )
             .await;
         inner.userinfo.invalidate(&key).await;
-        if let Some(session) = inner.sessions.session_holding(&hash_token(token)).await {
+        let holder = inner.sessions.session_holding(&hash_token(token)).await;
+        if let Some(session) = holder {
             let removed = inner.sessions.remove(session).await;
             inner.refreshes.invalidate(&session).await;
             // The ended session's refresh token would stay valid at Okta until it expires.
@@ -497,6 +498,7 @@ impl Authenticator {
             }
         }
         tracing::info!(token = %fingerprint(token), "evicted a revoked token from every cache");
+        holder.is_some()
     }
 
     /// Ends a session: removes it, then revokes its refresh and access tokens at Okta

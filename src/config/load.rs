@@ -46,11 +46,9 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid configuration ({} problems):",
-            self.problems.len()
-        )?;
+        let count = self.problems.len();
+        let noun = if count == 1 { "problem" } else { "problems" };
+        write!(f, "invalid configuration ({count} {noun}):")?;
         for problem in &self.problems {
             write!(f, "\n  - {problem}")?;
         }

@@ -46,22 +46,23 @@ pub async fn revoke(
 
     let auth = &gateway.auth;
     if let Some(token) = request.token.filter(|token| !token.is_empty()) {
-        auth.revoke(&token, hint).await.map_err(revocation_error)?;
-        return Ok(revoked(None));
+        let ended_session = auth.revoke(&token, hint).await.map_err(revocation_error)?;
+        return Ok(revoked(ended_session, None));
     }
 
     match extract_credential(&headers, auth.cookie_name()) {
         None => Err(ApiError::unauthenticated()),
         Some(Credential::Bearer(token)) => {
             let token = Secret::new(token.to_owned());
-            auth.revoke(&token, Some("access_token"))
+            let ended_session = auth
+                .revoke(&token, Some("access_token"))
                 .await
                 .map_err(revocation_error)?;
-            Ok(revoked(None))
+            Ok(revoked(ended_session, None))
         }
         Some(Credential::Session(cookie)) => match auth.end_session(hash_token(cookie)).await {
             Some((_, Some(error))) => Err(revocation_error(error)),
-            Some((_, None)) => Ok(revoked(Some(&gateway.config))),
+            Some((_, None)) => Ok(revoked(true, Some(&gateway.config))),
             None => Err(ApiError::invalid_token()),
         },
     }
@@ -89,12 +90,13 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<RevokeRequest, ApiErro
     }
 }
 
-/// Builds the response to a revocation. `ended_session` carries the configuration
-/// when the caller's session was ended, so its cookie is cleared.
-fn revoked(ended_session: Option<&Config>) -> Response {
+/// Builds the response to a revocation. `ended_session` says whether a session held the
+/// token; `caller_session` carries the configuration when that session was the caller's
+/// own, so its cookie is cleared.
+fn revoked(ended_session: bool, caller_session: Option<&Config>) -> Response {
     let mut response = axum::Json(serde_json::json!({
         "revoked": true,
-        "session_ended": ended_session.is_some(),
+        "session_ended": ended_session,
     }))
     .into_response();
     let headers = response.headers_mut();
@@ -102,7 +104,7 @@ fn revoked(ended_session: Option<&Config>) -> Response {
         header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
     );
-    if let Some(config) = ended_session {
+    if let Some(config) = caller_session {
         if let Some(cookie) = super::logout::clearing_cookie(config) {
             headers.insert(header::SET_COOKIE, cookie);
         }
