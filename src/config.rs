@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// whether the session cookie may drop `Secure` (see `session.cookie_secure`).
     /// Default: none (the gateway is assumed to be served over HTTPS).
     pub public_url: Option<String>,
+    /// Async runtime worker threads of `portcullis serve`. Default `0`, one per CPU core.
+    /// `1` runs everything on a single-threaded runtime, which avoids the cross-thread
+    /// task scheduling that a multi-threaded runtime with one worker still pays.
+    pub worker_threads: usize,
 }
 
 /// The Okta authorization server and the OAuth client the gateway uses.
@@ -300,6 +304,7 @@ impl Default for ServerConfig {
             max_body_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
             public_url: None,
+            worker_threads: 0,
         }
     }
 }

@@ -50,47 +50,77 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: failed to start the async runtime: {error}");
-            return ExitCode::from(EXIT_RUNTIME);
-        }
-    };
     match cli.command {
         Command::Serve { config } => match load(config) {
-            Ok(loaded) => runtime.block_on(serve(loaded)),
+            Ok(loaded) => {
+                let worker_threads = loaded.config.server.worker_threads;
+                block_on(worker_threads, serve(loaded))
+            }
             Err(code) => code,
         },
         Command::Check { config, online } => match load(config) {
-            Ok(loaded) => runtime.block_on(check(loaded, online)),
+            Ok(loaded) => block_on(0, check(loaded, online)),
             Err(code) => code,
         },
         Command::Demo(args) => {
             // Keep the walkthrough readable: only warnings unless RUST_LOG sets another filter.
             portcullis::telemetry::init(LogFormat::Text, "warn");
-            match runtime.block_on(portcullis::demo::run(args, portcullis::shutdown::signal())) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::from(EXIT_RUNTIME)
+            block_on(0, async {
+                match portcullis::demo::run(args, portcullis::shutdown::signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(error) => {
+                        eprintln!("error: {error:#}");
+                        ExitCode::from(EXIT_RUNTIME)
+                    }
                 }
-            }
+            })
         }
         Command::Emulator(args) => {
             portcullis::telemetry::init(LogFormat::Text, "info");
-            match runtime.block_on(portcullis::emulator::run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) if error.is::<portcullis::emulator::ConfigError>() => {
-                    eprintln!("error: {error}");
-                    ExitCode::from(EXIT_USAGE)
+            block_on(0, async {
+                match portcullis::emulator::run(args).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(error) if error.is::<portcullis::emulator::ConfigError>() => {
+                        eprintln!("error: {error}");
+                        ExitCode::from(EXIT_USAGE)
+                    }
+                    Err(error) => {
+                        eprintln!("error: {error:#}");
+                        ExitCode::from(EXIT_RUNTIME)
+                    }
                 }
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::from(EXIT_RUNTIME)
-                }
-            }
+            })
         }
+    }
+}
+
+/// Runs `future` to completion on a new async runtime with `worker_threads` workers
+/// (see [`build_runtime`]).
+fn block_on(
+    worker_threads: usize,
+    future: impl std::future::Future<Output = ExitCode>,
+) -> ExitCode {
+    match build_runtime(worker_threads) {
+        Ok(runtime) => runtime.block_on(future),
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Builds the async runtime: one worker per CPU core for `0`, a single-threaded runtime
+/// for `1`, and a multi-threaded runtime with that many workers otherwise.
+fn build_runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    match worker_threads {
+        0 => tokio::runtime::Runtime::new(),
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        workers => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build(),
     }
 }
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use super::{ClientAuthMethod, Config, CookieSecure, DEFAULT_MFA_OOB_GRANT, URN_MFA_OOB_GRANT};
 
+/// Largest `server.worker_threads` accepted, a bound that catches typos such as 10000.
+const MAX_WORKER_THREADS: usize = 1024;
+
 // === impl Config ===
 
 impl Config {
@@ -35,6 +38,12 @@ impl Config {
         }
         if server.max_body_bytes == 0 {
             problem("server.max_body_bytes", "must be at least 1".into());
+        }
+        if server.worker_threads > MAX_WORKER_THREADS {
+            problem(
+                "server.worker_threads",
+                format!("must be between 0 (one per CPU core) and {MAX_WORKER_THREADS}"),
+            );
         }
         non_zero(
             &mut problem,
