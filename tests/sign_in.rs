@@ -385,6 +385,35 @@ async fn wrong_code_counts_attempts() {
 }
 
 #[tokio::test]
+async fn expired_transaction_restarts_sign_in() {
+    let stack = spawn_stack_with(emulator_config(), |config| {
+        config.login.transaction_lifetime = Duration::from_millis(300);
+    })
+    .await;
+    let visit = Visit::new(&stack);
+    let (_, channels) = visit.password("/next", ALICE, ALICE_PASSWORD).await;
+    assert_eq!(channels.status, StatusCode::OK, "{}", channels.text);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let expired = visit.channel(&channels, "sms").await;
+    assert_eq!(expired.status, StatusCode::GONE, "{}", expired.text);
+    assert!(
+        expired
+            .text
+            .contains("Your sign-in expired. Sign in again."),
+        "{}",
+        expired.text
+    );
+    assert!(
+        expired.text.contains("name=\"password\""),
+        "{}",
+        expired.text
+    );
+    assert_eq!(field(&expired.text, "rd"), "/next");
+    assert!(stack.outbox(None).await.is_empty());
+}
+
+#[tokio::test]
 async fn missing_or_wrong_csrf_token_is_forbidden() {
     let stack = spawn_stack().await;
     let visit = Visit::new(&stack);

@@ -43,15 +43,26 @@ pub fn password_page(form: &FormContext, username: &str, notice: Option<&Notice>
         body,
         r#"<form method="post" action="{action}">
 {hidden}<label for="username">Username</label>
-<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="{username}">
+<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required{username_focus} value="{username}">
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input id="password" name="password" type="password" autocomplete="current-password" required{password_focus}>
 <button type="submit">Continue</button>
 </form>
 "#,
         action = escape(&format!("{}/sign_in", form.prefix)),
         hidden = hidden_fields(form, &[]),
         username = escape(username),
+        // After a failed attempt the username is filled in, so the password gets focus.
+        username_focus = if username.is_empty() {
+            " autofocus"
+        } else {
+            ""
+        },
+        password_focus = if username.is_empty() {
+            ""
+        } else {
+            " autofocus"
+        },
     );
     body
 }
@@ -107,7 +118,7 @@ pub fn code_page(
         r#"<p>{sent}</p>
 <form method="post" action="{action}">
 {hidden}<label for="code">Code</label>
-<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="12" required autofocus>
+<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="12" required autofocus>
 <button type="submit">Verify</button>
 </form>
 "#,
