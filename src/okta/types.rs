@@ -73,6 +73,15 @@ impl Channel {
             Channel::Voice => "voice",
         }
     }
+
+    /// Parses the wire name (`"sms"` or `"voice"`), as the login API and forms send it.
+    pub fn from_name(name: &str) -> Option<Channel> {
+        match name {
+            "sms" => Some(Channel::Sms),
+            "voice" => Some(Channel::Voice),
+            _ => None,
+        }
+    }
 }
 
 /// The answer of `/v1/challenge` for an SMS or voice challenge.

@@ -76,14 +76,10 @@ pub async fn challenge(
     ClientIp(ip): ClientIp,
     JsonBody(request): JsonBody<ChallengeRequest>,
 ) -> Response {
-    let channel = match request.channel.as_str() {
-        "sms" => Channel::Sms,
-        "voice" => Channel::Voice,
-        _ => {
-            return rejected(LoginError::InvalidInput(
-                "channel must be \"sms\" or \"voice\"",
-            ))
-        }
+    let Some(channel) = Channel::from_name(&request.channel) else {
+        return rejected(LoginError::InvalidInput(
+            "channel must be \"sms\" or \"voice\"",
+        ));
     };
     match login::challenge(&gateway, ip, &request.transaction_id, channel).await {
         Ok(sent) => no_store(Json(json!({
@@ -149,6 +145,12 @@ pub fn session_cookie(gateway: &Gateway, session_id: &Secret<String>) -> String 
 
 fn rejected(error: LoginError) -> Response {
     let api_error = ApiError::from(error);
+    log_rejection(&api_error);
+    api_error.into_response()
+}
+
+/// Logs a rejected login step by status and error code only, never by input.
+pub(super) fn log_rejection(api_error: &ApiError) {
     let request_id = RequestId::current();
     let request_id = request_id.as_ref().map_or("-", RequestId::as_str);
     if api_error.status.is_server_error() {
@@ -166,7 +168,6 @@ fn rejected(error: LoginError) -> Response {
             "login step rejected"
         );
     }
-    api_error.into_response()
 }
 
 fn no_store(body: impl IntoResponse) -> Response {

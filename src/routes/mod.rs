@@ -5,6 +5,7 @@ mod login;
 mod logout;
 mod revoke;
 mod session;
+mod sign_in;
 mod userinfo;
 
 use axum::routing::{any, get, post};
@@ -25,6 +26,12 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/userinfo", get(userinfo::userinfo))
         .route("/session", get(session::session))
         .route("/signed_out", get(logout::signed_out))
+        .route(
+            "/sign_in",
+            get(sign_in::page).post(sign_in::submit_password),
+        )
+        .route("/sign_in/channel", post(sign_in::submit_channel))
+        .route("/sign_in/code", post(sign_in::submit_code))
         // Forward-auth callers send the original request's method.
         .route("/auth", any(forward_auth::forward_auth))
         .fallback(|| async { ApiError::not_found() })
