@@ -177,17 +177,22 @@ here as they go out.
       | sed -E 's/.*"access_token":"([^"]+)".*/\1/'); echo "$TOKEN"
 
  4. Call the echo service through the gateway, with the bearer token or the cookie.
-    The echo shows what the gateway forwarded, including x-forwarded-user,
-    x-forwarded-email, x-forwarded-preferred-username and x-forwarded-groups:
+    The echo shows what the gateway forwarded: x-forwarded-user and
+    x-forwarded-preferred-username for both, plus x-forwarded-email and
+    x-forwarded-groups from the session for the cookie (Okta's introspection of a
+    bearer token carries no email or groups):
     curl -s {gw}/hello -H "authorization: Bearer $TOKEN"
     curl -s -b demo-cookies.txt {gw}/hello
     curl -s {gw}/hello          # no credential: 401
 
- 5. Revoke the token, then try it again (401):
+ 5. Revoke the token, then try it again (401). The session holding the token ends
+    too ("session_ended":true), so the cookie stops working as well:
     curl -s {gw}/.portcullis/revoke {json} -d '{{"token":"'$TOKEN'"}}'
     curl -s {gw}/hello -H "authorization: Bearer $TOKEN"
+    curl -s -b demo-cookies.txt {gw}/hello
 
- 6. Log out (ends the session and clears the cookie):
+ 6. Log out: clears the cookie and returns Okta's end-session URL. Run it before
+    step 5 to see it end a live session and revoke its tokens:
     curl -s -b demo-cookies.txt -X POST {gw}/.portcullis/logout
 
 The session cookie is named "{cookie_name}" and has no Secure attribute, because the demo
