@@ -1,4 +1,4 @@
-//! A minimal upstream for the benchmarks: answers every request with `200` and a
+//! A minimal upstream for the benchmarks: responds to every request with `200` and a
 //! 100-byte body, on one thread, with keep-alive.
 //!
 //! Run: `cargo run --release --example bench_upstream -- 127.0.0.1:18080`

@@ -158,7 +158,7 @@ pub enum Validation {
     JwtThenIntrospect,
 }
 
-/// How credentials on forwarded requests are checked.
+/// Credential checks on forwarded requests.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
@@ -171,7 +171,7 @@ pub struct AuthConfig {
     /// Client ids whose access tokens are accepted. Default: only `okta.client_id`, the
     /// client that ran the phone factor.
     pub allowed_client_ids: Vec<String>,
-    /// Longest time an introspection result is cached. Default 5 min.
+    /// Maximum time an introspection result is cached. Default 5 min.
     #[serde(with = "humantime_serde")]
     pub introspection_cache_ttl: Duration,
     /// Time an inactive introspection result is cached. Default 10 s.
@@ -179,10 +179,10 @@ pub struct AuthConfig {
     pub negative_cache_ttl: Duration,
     /// Maximum number of cached introspection results. Default 100 000.
     pub cache_capacity: u64,
-    /// Time a userinfo answer is cached. Default 60 s.
+    /// Time a userinfo response is cached. Default 60 s.
     #[serde(with = "humantime_serde")]
     pub userinfo_cache_ttl: Duration,
-    /// Longest time JWKS keys are cached when Okta sends no usable `Cache-Control`. Default 1 h.
+    /// Maximum time JWKS keys are cached, also when Okta sends no usable `Cache-Control`. Default 1 h.
     #[serde(with = "humantime_serde")]
     pub jwks_cache_ttl: Duration,
     /// Allowed clock difference when checking `exp` and `nbf` locally. Default 30 s.

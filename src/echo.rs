@@ -1,6 +1,6 @@
 //! The echo resource server of the demo and the tests.
 //!
-//! It answers every request with `200` and a JSON description of what it received, so a
+//! It responds to every request with `200` and a JSON description of what it received, so a
 //! client can see exactly what the gateway forwarded:
 //! `{"method","path","query","headers":{lower-case name: value},"body_bytes"}`.
 //! A request with `Upgrade: websocket` becomes a WebSocket that echoes every message.

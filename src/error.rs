@@ -31,7 +31,7 @@ impl RequestId {
     }
 }
 
-/// An error answered to the client.
+/// An error returned to the client as a JSON response.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

@@ -138,7 +138,7 @@ async fn serve(loaded: LoadedConfig) -> ExitCode {
     match portcullis::server::serve(loaded).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // The subscriber writes to stderr, so this line is also what the operator sees.
+            // The subscriber writes to stderr, so this one line also reaches the operator's terminal.
             tracing::error!("{error:#}");
             ExitCode::from(EXIT_RUNTIME)
         }

@@ -1,6 +1,6 @@
 //! Server-side sessions created at login.
 //!
-//! The cookie carries a random 256-bit id; the store keys sessions by the SHA-256 of that
+//! The cookie carries a random 256-bit id. The store keys sessions by the SHA-256 of that
 //! id, so a dump of the store cannot be replayed as cookies. The refresh token never leaves
 //! the gateway. [`SessionStore`] is the interface a shared store (Redis) can implement later.
 
@@ -37,7 +37,7 @@ pub trait SessionStore: Send + Sync + 'static {
     fn remove(&self, id: TokenHash) -> BoxFuture<'_, Option<Session>>;
 }
 
-/// A fresh random 256-bit session id, base64url without padding.
+/// Generates a random 256-bit session id, base64url without padding.
 pub fn new_session_id() -> Secret<String> {
     use base64::Engine;
     use rand::RngCore;

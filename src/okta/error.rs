@@ -7,21 +7,21 @@ use http::StatusCode;
 /// A failed call to Okta.
 #[derive(Debug, thiserror::Error)]
 pub enum OktaError {
-    /// Okta could not be reached, or did not answer in time.
+    /// Okta could not be reached, or did not respond in time.
     #[error("{endpoint} call failed: {source}")]
     Transport {
         endpoint: &'static str,
         #[source]
         source: reqwest::Error,
     },
-    /// Okta answered 5xx.
+    /// Okta returned a 5xx status.
     #[error("{endpoint} answered HTTP {status}")]
     Server {
         endpoint: &'static str,
         status: StatusCode,
         request_id: Option<String>,
     },
-    /// Okta answered 429.
+    /// Okta returned 429 Too Many Requests.
     #[error("{endpoint} is rate limited")]
     RateLimited {
         endpoint: &'static str,
@@ -46,7 +46,7 @@ pub enum OktaError {
 }
 
 impl OktaError {
-    /// Returns true when the failure says nothing about the credential and the call
+    /// Returns true when the failure is unrelated to the credential and the call
     /// may succeed later: transport errors, timeouts, 5xx and unreadable bodies.
     pub fn is_unavailable(&self) -> bool {
         matches!(

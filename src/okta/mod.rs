@@ -159,7 +159,7 @@ impl OktaClient {
         const ENDPOINT: &str = "token";
         let endpoints = self.ensure_endpoints().await?;
         // `grant_types_supported` is optional and left out: it would have to name the
-        // mfa-oob spelling before the server has told which one it accepts.
+        // mfa-oob spelling before the server has shown which one it accepts.
         let form = vec![
             ("grant_type", "password"),
             ("username", username),
@@ -298,7 +298,7 @@ impl OktaClient {
         self.check_and_read(ENDPOINT, response).await
     }
 
-    /// Revokes a token (RFC 7009). Okta answers 200 for unknown tokens too.
+    /// Revokes a token (RFC 7009). Okta returns 200 for unknown tokens too.
     pub async fn revoke(
         &self,
         token: &Secret<String>,
@@ -430,7 +430,7 @@ impl OktaClient {
         }
     }
 
-    /// Turns a non-2xx answer into an [`OktaError`], logging Okta's request id.
+    /// Turns a non-2xx response into an [`OktaError`], logging Okta's request id.
     async fn check_status(
         &self,
         endpoint: &'static str,

@@ -84,7 +84,7 @@ impl Channel {
     }
 }
 
-/// The answer of `/v1/challenge` for an SMS or voice challenge.
+/// The response of `/v1/challenge` for an SMS or voice challenge.
 #[derive(Debug, Deserialize)]
 pub struct ChallengeResponse {
     pub challenge_type: String,
@@ -114,7 +114,7 @@ impl Audience {
     }
 }
 
-/// An RFC 7662 introspection answer. Inactive answers carry only `active: false`.
+/// An RFC 7662 introspection response. Inactive responses carry only `active: false`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Introspection {
     pub active: bool,

@@ -90,8 +90,8 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<RevokeRequest, ApiErro
     }
 }
 
-/// Builds the response to a revocation. `ended_session` says whether a session held the
-/// token; `caller_session` carries the configuration when that session was the caller's
+/// Builds the response to a revocation. `ended_session` is true when a session held the
+/// token, and `caller_session` carries the configuration when that session was the caller's
 /// own, so its cookie is cleared.
 fn revoked(ended_session: bool, caller_session: Option<&Config>) -> Response {
     let mut response = axum::Json(serde_json::json!({
