@@ -4,11 +4,16 @@
 # cache-miss paths.
 #
 # Usage: benches/run.sh [--duration SECONDS] [--repeats N] [--quick] [--no-install]
+#                       [--variants "NAME ..."] [--hot-only] [--baseline BINARY]
 #
 #   --duration SECONDS  length of each load run (default 10)
 #   --repeats N         interleaved rounds of the closed-loop and one-in-flight runs (default 3)
 #   --quick             --duration 3 --repeats 1, to check that the harness works
 #   --no-install        fail instead of installing missing tools
+#   --variants "A B"    run only these paths (default: all; names as in VARIANTS below)
+#   --hot-only          skip the open-loop and cache-miss runs (for comparing changes)
+#   --baseline BINARY   also run another portcullis build (e.g. a copy of the binary
+#                       before a change) as the paths baseline-bearer and baseline-cookie
 #
 # Everything binds 127.0.0.1 and every load run is bounded by --duration (the open-loop
 # driver also by a request count). Missing tools (nginx, haproxy, wrk from Debian; oha
@@ -26,13 +31,19 @@ ROTATING_TOKENS=1000
 MISS_TOKENS=3000
 MISS_RATE=1000
 INSTALL=1
+ONLY_VARIANTS=""
+HOT_ONLY=0
+BASELINE_BIN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
     --quick) DURATION=3; REPEATS=1; shift ;;
     --no-install) INSTALL=0; shift ;;
-    *) echo "unknown option: $1 (expected --duration SECONDS, --repeats N, --quick or --no-install)" >&2; exit 2 ;;
+    --variants) ONLY_VARIANTS="$2"; shift 2 ;;
+    --hot-only) HOT_ONLY=1; shift ;;
+    --baseline) BASELINE_BIN=$(realpath "$2"); shift 2 ;;
+    *) echo "unknown option: $1 (expected --duration SECONDS, --repeats N, --quick, --no-install, --variants \"A B\" --hot-only or --baseline BINARY)" >&2; exit 2 ;;
   esac
 done
 
@@ -52,6 +63,9 @@ AUTH_ADMIN_PORT=18590
 NGINX_PROXY_PORT=18280
 NGINX_AUTH_PORT=18480
 HAPROXY_PORT=18380
+MINIMAL_PORT=18680
+BASELINE_PORT=18780
+BASELINE_ADMIN_PORT=18790
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -132,6 +146,16 @@ cpu_ticks() { # pid... -> utime+stime in clock ticks, summed
   echo "$total"
 }
 
+user_ticks() { # pid... -> utime in clock ticks, summed
+  local total=0 pid stat
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    stat=${stat##*) }
+    total=$((total + $(echo "$stat" | awk '{print $12}')))
+  done
+  echo "$total"
+}
+
 proc_status_kib() { # field, pid... -> summed field of /proc/PID/status in KiB
   local field=$1 total=0 pid value; shift
   for pid in "$@"; do
@@ -144,10 +168,12 @@ proc_status_kib() { # field, pid... -> summed field of /proc/PID/status in KiB
 # --- setup ---------------------------------------------------------------------------
 install_tools
 log "building release binaries"
-cargo build --release --quiet --bin portcullis --example bench_upstream --example bench_open_loop
+cargo build --release --quiet --bin portcullis --example bench_upstream --example bench_open_loop \
+  --example bench_minimal_proxy
 BIN="$ROOT/target/release/portcullis"
 UPSTREAM_BIN="$ROOT/target/release/examples/bench_upstream"
 OPEN_LOOP_BIN="$ROOT/target/release/examples/bench_open_loop"
+MINIMAL_BIN="$ROOT/target/release/examples/bench_minimal_proxy"
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY_BIN=$(command -v haproxy || echo /usr/sbin/haproxy)
 
@@ -220,6 +246,11 @@ login() { # gateway port, cookie jar -> prints the access token
     -d "{\"transaction_id\":\"$tx\",\"code\":\"$code\"}" "$base/verify" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
+if [ -n "$BASELINE_BIN" ]; then
+  write_gateway_config "$WORK/baseline.toml" "$BASELINE_PORT" "$BASELINE_ADMIN_PORT"
+  start BASELINE_PID baseline "$BASELINE_BIN" serve --config "$WORK/baseline.toml"
+  wait_port "$BASELINE_PORT"
+fi
 TOKEN=$(login "$GATEWAY_PORT" "$WORK/cookies.txt")
 COOKIE=$(awk '$6 == "portcullis" {print "portcullis=" $7}' "$WORK/cookies.txt")
 [ -n "$TOKEN" ] && [ -n "$COOKIE" ] || { log "login failed; see $WORK/*.log"; exit 1; }
@@ -230,6 +261,13 @@ for port in "$GATEWAY_PORT" "$AUTH_PORT"; do
   curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/warm"
 done
 curl -fsS -o /dev/null -H "Cookie: $COOKIE" "http://127.0.0.1:$GATEWAY_PORT/warm"
+if [ -n "$BASELINE_BIN" ]; then
+  # Sessions live in each process, so the baseline needs its own login for the cookie.
+  login "$BASELINE_PORT" "$WORK/baseline-cookies.txt" >/dev/null
+  BASELINE_COOKIE=$(awk '$6 == "portcullis" {print "portcullis=" $7}' "$WORK/baseline-cookies.txt")
+  curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$BASELINE_PORT/warm"
+  curl -fsS -o /dev/null -H "Cookie: $BASELINE_COOKIE" "http://127.0.0.1:$BASELINE_PORT/warm"
+fi
 
 # nginx, one worker: plain proxy_pass and auth_request to the separate auth service.
 mkdir -p "$WORK/nginx"
@@ -304,6 +342,11 @@ HAPROXY
 start HAPROXY_PID haproxy "$HAPROXY_BIN" -db -f "$WORK/haproxy.cfg"
 wait_port "$HAPROXY_PORT"
 
+# The floor: a hyper + moka proxy with no features (examples/bench_minimal_proxy.rs).
+start MINIMAL_PID minimal-proxy "$MINIMAL_BIN" "127.0.0.1:$MINIMAL_PORT" "127.0.0.1:$UPSTREAM_PORT" "$TOKEN"
+wait_port "$MINIMAL_PORT"
+curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$MINIMAL_PORT/warm"
+
 # --- variants ------------------------------------------------------------------------
 # name -> url|header|pids whose CPU counts as the proxy's, in groups split by ';' (the
 # auth_request pattern counts nginx and the auth service separately).
@@ -313,14 +356,24 @@ variant_line() {
     nginx) echo "http://127.0.0.1:$NGINX_PROXY_PORT/|X-Bench: 1|$NGINX_WORKERS" ;;
     haproxy) echo "http://127.0.0.1:$HAPROXY_PORT/|X-Bench: 1|$HAPROXY_PID" ;;
     nginx-auth-request) echo "http://127.0.0.1:$NGINX_AUTH_PORT/|Authorization: Bearer $TOKEN|$NGINX_WORKERS;$AUTH_PID" ;;
+    minimal) echo "http://127.0.0.1:$MINIMAL_PORT/|Authorization: Bearer $TOKEN|$MINIMAL_PID" ;;
+    baseline-bearer) [ -n "$BASELINE_BIN" ] && echo "http://127.0.0.1:$BASELINE_PORT/|Authorization: Bearer $TOKEN|$BASELINE_PID" ;;
+    baseline-cookie) [ -n "$BASELINE_BIN" ] && echo "http://127.0.0.1:$BASELINE_PORT/|Cookie: $BASELINE_COOKIE|$BASELINE_PID" ;;
     portcullis-bearer) echo "http://127.0.0.1:$GATEWAY_PORT/|Authorization: Bearer $TOKEN|$GATEWAY_PID" ;;
     portcullis-cookie) echo "http://127.0.0.1:$GATEWAY_PORT/|Cookie: $COOKIE|$GATEWAY_PID" ;;
   esac
 }
-VARIANTS=(direct nginx haproxy nginx-auth-request portcullis-bearer portcullis-cookie)
+VARIANTS=(direct nginx haproxy nginx-auth-request minimal portcullis-bearer portcullis-cookie)
+[ -z "$BASELINE_BIN" ] || VARIANTS+=(baseline-bearer baseline-cookie)
+if [ -n "$ONLY_VARIANTS" ]; then
+  for variant in $ONLY_VARIANTS; do
+    [ -n "$(variant_line "$variant")" ] || { log "unknown variant $variant (known: ${VARIANTS[*]})"; exit 2; }
+  done
+  read -ra VARIANTS <<<"$ONLY_VARIANTS"
+fi
 
 RESULTS="$OUT/results.tsv"
-printf 'round\tvariant\tmode\trps\tp50_us\tp99_us\tcpu_us_per_req\tcpu_parts\trss_kib\n' >"$RESULTS"
+printf 'round\tvariant\tmode\trps\tp50_us\tp99_us\tcpu_us_per_req\tcpu_parts\trss_kib\tuser_us_per_req\n' >"$RESULTS"
 
 # Converts wrk's latency strings (e.g. 812.00us, 1.20ms, 2.00s) to microseconds.
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
@@ -330,12 +383,16 @@ run_wrk() { # round, variant, mode(closed|single), connections
   line=$(variant_line "$variant")
   url=${line%%|*}; line=${line#*|}; header=${line%%|*}; groups=${line#*|}
   local -a befores=() afters=()
-  local group
+  local group user_before user_after
   IFS=';' read -ra group_list <<<"$groups"
   for group in "${group_list[@]}"; do befores+=("$(cpu_ticks $group)"); done
+  # shellcheck disable=SC2086
+  user_before=$(user_ticks ${groups//;/ })
   out="$OUT/wrk-$variant-$mode-$round.txt"
   wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s --latency -H "$header" "$url" >"$out" 2>&1
   for group in "${group_list[@]}"; do afters+=("$(cpu_ticks $group)"); done
+  # shellcheck disable=SC2086
+  user_after=$(user_ticks ${groups//;/ })
 
   local rps requests p50 p99 non2xx
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
@@ -345,7 +402,7 @@ run_wrk() { # round, variant, mode(closed|single), connections
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
   if [ -n "$non2xx" ]; then log "$variant returned $non2xx non-2xx responses; see $out"; fi
 
-  local cpu="-" parts="-" rss="-" hz index part
+  local cpu="-" parts="-" rss="-" user="-" hz index part
   hz=$(getconf CLK_TCK)
   if [ ${#group_list[@]} -gt 0 ] && [ "${requests:-0}" -gt 0 ]; then
     local total=0
@@ -356,11 +413,12 @@ run_wrk() { # round, variant, mode(closed|single), connections
       parts+="${parts:++}$(awk -v t="$part" -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }')"
     done
     cpu=$(awk -v t="$total" -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }')
+    user=$(awk -v t="$((user_after - user_before))" -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }')
     # shellcheck disable=SC2086
     rss=$(proc_status_kib VmRSS ${groups//;/ })
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$mode" "$rps" "$p50" "$p99" "$cpu" "$parts" "$rss" >>"$RESULTS"
-  log "round $round $variant $mode: $rps req/s, p50 ${p50} us, p99 ${p99} us, cpu ${cpu} (${parts}) us/req"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$mode" "$rps" "$p50" "$p99" "$cpu" "$parts" "$rss" "$user" >>"$RESULTS"
+  log "round $round $variant $mode: $rps req/s, p50 ${p50} us, p99 ${p99} us, cpu ${cpu} (${parts}) us/req, user space ${user} us/req"
 }
 
 # Each round runs every variant once per mode; the order rotates between rounds so that
@@ -371,6 +429,13 @@ for round in $(seq 1 "$REPEATS"); do
   for variant in "${ordered[@]}"; do run_wrk "$round" "$variant" closed "$CONNECTIONS"; done
   for variant in "${ordered[@]}"; do run_wrk "$round" "$variant" single 1; done
 done
+
+if [ "$HOT_ONLY" -eq 1 ]; then
+  python3 "$ROOT/benches/summarize.py" "$OUT" "$DURATION" >"$OUT/summary.md"
+  cat "$OUT/summary.md"
+  log "raw results in $OUT (--hot-only: open-loop and cache-miss runs skipped)"
+  exit 0
+fi
 
 # Open loop at a fixed rate with oha: latency when the proxy is not saturated, corrected
 # for coordinated omission.

@@ -14,8 +14,11 @@ LABELS = {
     "nginx": "nginx `proxy_pass` (upstream keepalive)",
     "haproxy": "HAProxy (`http-reuse always`)",
     "nginx-auth-request": "nginx `auth_request` → portcullis `/.portcullis/auth` (separate process)",
+    "minimal": "minimal hyper + moka proxy, no features (`examples/bench_minimal_proxy.rs`)",
     "portcullis-bearer": "**portcullis**, bearer token, cached",
     "portcullis-cookie": "**portcullis**, session cookie",
+    "baseline-bearer": "baseline build (`--baseline`), bearer token, cached",
+    "baseline-cookie": "baseline build (`--baseline`), session cookie",
 }
 
 
@@ -70,13 +73,14 @@ def print_main_table(rows, duration):
     print(f"Medians of {rounds} interleaved round(s), {duration:g} s per run, wrk -t1; "
           "closed loop at 64 connections, and 1 connection for the one-in-flight latency.\n")
     print("| path | req/s at 64 connections | vs nginx proxy_pass | vs nginx auth_request | "
-          "proxy CPU per request (µs) | CPU vs nginx | added latency, 1 in flight p50 / p99 (µs) "
+          "proxy CPU per request (µs) | of which user space (µs) | CPU vs nginx | added latency, 1 in flight p50 / p99 (µs) "
           "| proxy RSS after the run (MiB) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for variant in variants:
         rps = median(rows, variant, "closed", "rps")
         cpu = median(rows, variant, "closed", "cpu_us_per_req")
         rss = median(rows, variant, "closed", "rss_kib")
+        user = median(rows, variant, "closed", "user_us_per_req") if "user_us_per_req" in rows[0] else None
         p50 = median(rows, variant, "single", "p50_us")
         p99 = median(rows, variant, "single", "p99_us")
         ratio = f"{rps / nginx_rps:.2f}" if rps and nginx_rps else "–"
@@ -89,7 +93,7 @@ def print_main_table(rows, duration):
             added = f"{p50 - direct_p50:+.0f} / {p99 - direct_p99:+.0f}"
         rss_mib = "–" if rss is None else f"{rss / 1024:.1f}"
         print(f"| {LABELS[variant]} | {fmt(rps, 0)} | {ratio} | {auth_ratio} | {cpu_text} | "
-              f"{cpu_ratio} | {added} | {rss_mib} |")
+              f"{fmt(user)} | {cpu_ratio} | {added} | {rss_mib} |")
     single = [(LABELS[v], median(rows, v, "single", "p50_us"), median(rows, v, "single", "p99_us"))
               for v in variants]
     print("\nOne request in flight, absolute (µs): "
@@ -97,7 +101,9 @@ def print_main_table(rows, duration):
 
 
 def print_open_loop(results_dir, rows):
-    variants = [v for v in LABELS if any(r["variant"] == v for r in rows)]
+    variants = [v for v in LABELS if (results_dir / f"oha-{v}.json").exists()]
+    if not variants:
+        return
     print("\nOpen loop (oha, fixed rate, latency corrected for coordinated omission):\n")
     print("| path | achieved req/s | p50 (µs) | p99 (µs) |")
     print("|---|---|---|---|")

@@ -8,20 +8,31 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use super::pool::Pooled;
+
 pin_project_lite::pin_project! {
     /// Either an upstream body, passed through frame by frame without buffering, or a
     /// body built by the gateway (errors, its own routes). An enum rather than a boxed
     /// body, so forwarding allocates nothing for the body.
+    ///
+    /// An upstream body carries its connection's checkout and returns the connection
+    /// to the pool as soon as the body has ended.
     #[project = GatewayBodyProjection]
     pub enum GatewayBody {
-        Upstream { #[pin] body: Incoming },
+        Upstream { #[pin] body: Incoming, connection: Pooled },
         Local { #[pin] body: axum::body::Body },
     }
 }
 
 impl GatewayBody {
-    pub fn upstream(body: Incoming) -> Self {
-        GatewayBody::Upstream { body }
+    /// Wraps an upstream body. An already complete body (`204`, `Content-Length: 0`,
+    /// a `HEAD` response) releases the connection at once, because the server may
+    /// never poll it.
+    pub fn upstream(body: Incoming, mut connection: Pooled) -> Self {
+        if body.is_end_stream() {
+            connection.release();
+        }
+        GatewayBody::Upstream { body, connection }
     }
 
     pub fn local(body: axum::body::Body) -> Self {
@@ -42,8 +53,19 @@ impl Body for GatewayBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
-            GatewayBodyProjection::Upstream { body } => {
-                body.poll_frame(cx).map_err(axum::Error::new)
+            GatewayBodyProjection::Upstream {
+                mut body,
+                connection,
+            } => {
+                let frame = body.as_mut().poll_frame(cx);
+                // hyper's server stops polling once `is_end_stream` is true, so the
+                // end is checked after each frame, not only at `Ready(None)`.
+                if matches!(frame, Poll::Ready(None))
+                    || (matches!(frame, Poll::Ready(Some(Ok(_)))) && body.is_end_stream())
+                {
+                    connection.release();
+                }
+                frame.map_err(axum::Error::new)
             }
             GatewayBodyProjection::Local { body } => body.poll_frame(cx),
         }
@@ -51,14 +73,14 @@ impl Body for GatewayBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            GatewayBody::Upstream { body } => body.is_end_stream(),
+            GatewayBody::Upstream { body, .. } => body.is_end_stream(),
             GatewayBody::Local { body } => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            GatewayBody::Upstream { body } => body.size_hint(),
+            GatewayBody::Upstream { body, .. } => body.size_hint(),
             GatewayBody::Local { body } => body.size_hint(),
         }
     }

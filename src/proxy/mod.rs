@@ -6,31 +6,32 @@
 
 pub mod body;
 pub mod headers;
+pub mod pool;
 pub mod tunnel;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::response::IntoResponse;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 pub use self::body::{GatewayBody, RequestBody};
 pub use self::headers::HeaderPolicy;
+use self::pool::Pool;
 pub use self::tunnel::Tunnels;
 use crate::auth::Authenticated;
 use crate::config::Config;
 use crate::error::ApiError;
 
-/// The upstream client and the rules for rewriting requests to it.
+/// The upstream connection pool and the rules for rewriting requests to it.
 pub struct Upstream {
-    client: Client<HttpConnector, RequestBody>,
     /// `None` when `upstream.url` is empty, so every forward returns 502.
     target: Option<Target>,
+    /// `None` exactly when `target` is `None`.
+    pool: Option<Pool>,
     timeout: Duration,
     policy: HeaderPolicy,
     tunnels: Tunnels,
@@ -38,6 +39,8 @@ pub struct Upstream {
 
 struct Target {
     authority: Authority,
+    /// `Host` for requests that have none, like HTTP/1.0 requests.
+    host: HeaderValue,
     /// A path prefix from `upstream.url`, without the trailing `/`; empty for none.
     base_path: Box<str>,
 }
@@ -45,7 +48,7 @@ struct Target {
 // === impl Upstream ===
 
 impl Upstream {
-    /// Builds the pooled client. Fails when `upstream.url` is not an `http://` URL.
+    /// Builds the connection pool. Fails when `upstream.url` is not an `http://` URL.
     pub fn new(config: &Config) -> anyhow::Result<Upstream> {
         let upstream = &config.upstream;
         let target = if upstream.url.is_empty() {
@@ -53,21 +56,18 @@ impl Upstream {
         } else {
             Some(parse_target(&upstream.url)?)
         };
-
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(upstream.connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(upstream.pool_idle_timeout)
-            .pool_max_idle_per_host(upstream.pool_max_idle)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let pool = target.as_ref().map(|target| {
+            Pool::new(
+                &target.authority,
+                upstream.connect_timeout,
+                upstream.pool_idle_timeout,
+                upstream.pool_max_idle,
+            )
+        });
 
         Ok(Upstream {
-            client,
             target,
+            pool,
             timeout: upstream.timeout,
             policy: HeaderPolicy::new(config)?,
             tunnels: Tunnels::default(),
@@ -92,7 +92,7 @@ impl Upstream {
         peer: SocketAddr,
         request_id: &HeaderValue,
     ) -> Response<GatewayBody> {
-        let Some(target) = &self.target else {
+        let (Some(target), Some(pool)) = (&self.target, &self.pool) else {
             tracing::warn!("upstream.url is not set; cannot forward");
             return upstream_unavailable();
         };
@@ -102,7 +102,7 @@ impl Upstream {
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
 
         let (mut parts, body) = request.into_parts();
-        parts.uri = match upstream_uri(target, parts.uri) {
+        parts.uri = match upstream_path(target, parts.uri) {
             Some(uri) => uri,
             None => {
                 return local(ApiError::bad_request(
@@ -113,20 +113,26 @@ impl Upstream {
         parts.version = Version::HTTP_11;
         self.policy
             .prepare_request(&mut parts.headers, auth, peer.ip(), request_id, upgrade);
-        let (body, body_sent) = RequestBody::new(body);
+        parts
+            .headers
+            .entry(http::header::HOST)
+            .or_insert_with(|| target.host.clone());
+        let (body, mut body_sent) = RequestBody::new(body);
         let request = Request::from_parts(parts, body);
 
         // The timeout starts once the request body is sent, so a large upload is not
         // cut off by it.
+        let upload_done = AtomicBool::new(body_sent.is_none());
         let deadline = async {
-            if let Some(body_sent) = body_sent {
+            if let Some(body_sent) = body_sent.as_mut() {
                 let _ = body_sent.await;
+                upload_done.store(true, Ordering::Relaxed);
             }
             tokio::time::sleep(self.timeout).await;
         };
-        let mut response = tokio::select! {
-            result = self.client.request(request) => match result {
-                Ok(response) => response,
+        let (mut response, mut connection) = tokio::select! {
+            result = pool.send(request) => match result {
+                Ok(sent) => sent,
                 Err(error) => return upstream_error(&error),
             },
             () = deadline => {
@@ -137,9 +143,17 @@ impl Upstream {
                 return upstream_timeout();
             }
         };
+        if !upload_done.load(Ordering::Relaxed) {
+            // The upstream answered before reading the whole request body. The
+            // connection is reused only if the upload has ended by the time the
+            // response has, or the next request would wait behind it.
+            connection.set_upload(body_sent);
+        }
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_upgrade) = client_upgrade {
+                // The upgraded connection leaves the pool for good.
+                drop(connection);
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 self.tunnels.spawn(client_upgrade, upstream_upgrade);
                 // Keep `Upgrade` and `Connection` so the client sees the switch.
@@ -154,11 +168,11 @@ impl Upstream {
                         HeaderValue::from_static("upgrade"),
                     );
                 }
-                return response.map(GatewayBody::upstream);
+                return response.map(|_| GatewayBody::empty());
             }
         }
         headers::remove_hop_by_hop(response.headers_mut());
-        response.map(GatewayBody::upstream)
+        response.map(|body| GatewayBody::upstream(body, connection))
     }
 }
 
@@ -177,29 +191,36 @@ fn parse_target(url: &str) -> anyhow::Result<Target> {
     if uri.query().is_some() {
         anyhow::bail!("upstream.url = {url:?} must not have a query");
     }
+    // The default port is left out, as clients do.
+    let host = match authority.port_u16() {
+        Some(port) if port != 80 => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_owned(),
+    };
+    let host = HeaderValue::try_from(host)
+        .map_err(|_| anyhow::anyhow!("upstream.url = {url:?} has an invalid host"))?;
     Ok(Target {
         authority,
+        host,
         base_path: uri.path().trim_end_matches('/').into(),
     })
 }
 
-/// Builds the absolute upstream URI from the incoming request target.
-fn upstream_uri(target: &Target, uri: Uri) -> Option<Uri> {
+/// Builds the origin-form upstream request target (`/path?query`) from the incoming
+/// one. The connection already goes to the upstream, so no scheme or authority is sent.
+fn upstream_path(target: &Target, uri: Uri) -> Option<Uri> {
     let mut parts = uri.into_parts();
     let path_and_query = parts.path_and_query.take()?;
     if !path_and_query.as_str().starts_with('/') {
         // Asterisk-form (`OPTIONS *`) and other non-path targets.
         return None;
     }
-    parts.path_and_query = Some(if target.base_path.is_empty() {
+    let path_and_query = if target.base_path.is_empty() {
         path_and_query
     } else {
         let joined = format!("{}{}", target.base_path, path_and_query.as_str());
         PathAndQuery::try_from(joined).ok()?
-    });
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = Some(target.authority.clone());
-    Uri::from_parts(parts).ok()
+    };
+    Some(Uri::from(path_and_query))
 }
 
 fn local(error: ApiError) -> Response<GatewayBody> {
@@ -222,8 +243,8 @@ fn upstream_timeout() -> Response<GatewayBody> {
     ))
 }
 
-/// Maps a client error: timeouts (connect included) to 504, everything else to 502.
-fn upstream_error(error: &hyper_util::client::legacy::Error) -> Response<GatewayBody> {
+/// Maps a pool error: timeouts (connect included) to 504, everything else to 502.
+fn upstream_error(error: &pool::Error) -> Response<GatewayBody> {
     let timed_out = error_chain(error).any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
@@ -267,8 +288,8 @@ mod tests {
     #[test]
     fn target_keeps_base_path() {
         let target = parse_target("http://127.0.0.1:8080/api/").unwrap();
-        let uri = upstream_uri(&target, "/users?id=1".parse().unwrap()).unwrap();
-        assert_eq!(uri.to_string(), "http://127.0.0.1:8080/api/users?id=1");
+        let uri = upstream_path(&target, "/users?id=1".parse().unwrap()).unwrap();
+        assert_eq!(uri.to_string(), "/api/users?id=1");
     }
 
     #[test]
@@ -280,13 +301,13 @@ mod tests {
     #[test]
     fn absolute_form_targets_are_rewritten() {
         let target = parse_target("http://127.0.0.1:8080").unwrap();
-        let uri = upstream_uri(&target, "http://evil.example/x".parse().unwrap()).unwrap();
-        assert_eq!(uri.to_string(), "http://127.0.0.1:8080/x");
+        let uri = upstream_path(&target, "http://evil.example/x".parse().unwrap()).unwrap();
+        assert_eq!(uri.to_string(), "/x");
     }
 
     #[test]
     fn asterisk_target_is_rejected() {
         let target = parse_target("http://127.0.0.1:8080").unwrap();
-        assert!(upstream_uri(&target, "*".parse().unwrap()).is_none());
+        assert!(upstream_path(&target, "*".parse().unwrap()).is_none());
     }
 }
