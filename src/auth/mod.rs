@@ -70,8 +70,15 @@ pub struct Authenticated {
 pub struct SessionCredential {
     /// SHA-256 of the session id.
     pub id: TokenHash,
+    /// The session as the request found it (after a refresh, when one was due).
+    pub session: Arc<Session>,
+}
+
+impl SessionCredential {
     /// The session's current access token.
-    pub access_token: Secret<String>,
+    pub fn access_token(&self) -> &Secret<String> {
+        &self.session.access_token
+    }
 }
 
 /// Validates credentials; cheap to clone.
@@ -95,7 +102,7 @@ struct Inner {
     userinfo: Cache<TokenHash, Expiring<Arc<serde_json::Value>>>,
     sessions: Arc<IndexedSessionStore>,
     /// Refreshes in flight, by session id hash. Entries are removed when a refresh ends.
-    refreshes: Cache<TokenHash, Session>,
+    refreshes: Cache<TokenHash, Arc<Session>>,
     cookie_name: Box<str>,
     audience: Box<str>,
     allowed_clients: Box<[Box<str>]>,
@@ -361,22 +368,19 @@ impl Authenticator {
         if needs_refresh(&session, inner.refresh_before_expiry) {
             session = self.refresh_session(id).await?;
         }
-        let identity = Identity::from_session(&session);
+        let identity = session.identity();
         if identity.is_expired_at(now_unix()) {
             return Err(AuthError::Invalid);
         }
         self.check_claims(&identity, false)?;
         Ok(Authenticated {
-            identity: Arc::new(identity),
-            session: Some(SessionCredential {
-                id,
-                access_token: session.access_token,
-            }),
+            identity,
+            session: Some(SessionCredential { id, session }),
         })
     }
 
     /// Refreshes a session once for all concurrent callers.
-    async fn refresh_session(&self, id: TokenHash) -> Result<Session, AuthError> {
+    async fn refresh_session(&self, id: TokenHash) -> Result<Arc<Session>, AuthError> {
         let refreshes = &self.inner.refreshes;
         let result = refreshes.try_get_with(id, self.run_refresh(id)).await;
         // Later callers re-read the session and find it fresh, so the flight can go.
@@ -384,7 +388,7 @@ impl Authenticator {
         result.map_err(|error| (*error).clone())
     }
 
-    async fn run_refresh(&self, id: TokenHash) -> Result<Session, AuthError> {
+    async fn run_refresh(&self, id: TokenHash) -> Result<Arc<Session>, AuthError> {
         let inner = &*self.inner;
         let Some(session) = inner.sessions.get(id).await else {
             return Err(AuthError::Invalid);
@@ -406,7 +410,8 @@ impl Authenticator {
 
         match inner.okta.refresh(&refresh_token, &session.scope).await {
             Ok(tokens) => {
-                let mut updated = session;
+                // The clone starts without the old identity, which has the old expiry.
+                let mut updated = Session::clone(&session);
                 updated.access_token = tokens.access_token;
                 updated.access_expires_at = now + Duration::from_secs(tokens.expires_in);
                 if let Some(rotated) = tokens.refresh_token {
@@ -426,7 +431,7 @@ impl Authenticator {
                 }
                 inner.sessions.put(id, updated.clone()).await;
                 tracing::info!(session = %hex::encode(&id[..6]), "refreshed the session's access token");
-                Ok(updated)
+                Ok(Arc::new(updated))
             }
             Err(error) if is_outage(&error) && still_valid => {
                 tracing::warn!(%error, session = %hex::encode(&id[..6]), "refresh failed; serving with the current access token until it expires");
@@ -482,7 +487,7 @@ impl Authenticator {
             let removed = inner.sessions.remove(session).await;
             inner.refreshes.invalidate(&session).await;
             // The ended session's refresh token would stay valid at Okta until it expires.
-            let refresh_token = removed.and_then(|removed| removed.refresh_token);
+            let refresh_token = removed.and_then(|removed| removed.refresh_token.clone());
             if let Some(refresh_token) = refresh_token.filter(|t| t.expose() != token) {
                 if let Err(error) = inner
                     .okta
@@ -504,7 +509,7 @@ impl Authenticator {
     /// Ends a session: removes it, then revokes its refresh and access tokens at Okta
     /// and evicts them locally. Returns the removed session, plus the error when a
     /// revocation at Okta failed. The session is gone either way.
-    pub async fn end_session(&self, id: TokenHash) -> Option<(Session, Option<OktaError>)> {
+    pub async fn end_session(&self, id: TokenHash) -> Option<(Arc<Session>, Option<OktaError>)> {
         let inner = &*self.inner;
         let session = inner.sessions.remove(id).await?;
         inner.refreshes.invalidate(&id).await;

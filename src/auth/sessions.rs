@@ -37,7 +37,7 @@ impl IndexedSessionStore {
 }
 
 impl SessionStore for IndexedSessionStore {
-    fn get(&self, id: TokenHash) -> BoxFuture<'_, Option<Session>> {
+    fn get(&self, id: TokenHash) -> BoxFuture<'_, Option<Arc<Session>>> {
         self.inner.get(id)
     }
 
@@ -51,7 +51,7 @@ impl SessionStore for IndexedSessionStore {
         })
     }
 
-    fn remove(&self, id: TokenHash) -> BoxFuture<'_, Option<Session>> {
+    fn remove(&self, id: TokenHash) -> BoxFuture<'_, Option<Arc<Session>>> {
         Box::pin(async move {
             let removed = self.inner.remove(id).await;
             if let Some(session) = &removed {

@@ -403,6 +403,7 @@ async fn create_session(
         groups: claims.groups,
         amr,
         created_at: now,
+        identity: Default::default(),
     };
     let session_id = new_session_id();
     let username = session.username.clone();

@@ -9,7 +9,7 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use http::header::{AUTHORIZATION, CONNECTION, HOST, UPGRADE};
+use http::header::{AUTHORIZATION, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
@@ -25,13 +25,14 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Hop-by-hop headers of RFC 9110 section 7.6.1, plus the obsolete `Keep-Alive` and
 /// `Proxy-Connection` that clients still send. `Proxy-*` headers are removed by prefix.
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Compared as `HeaderName`s, so a standard name is an enum comparison, not a string one.
+static HOP_BY_HOP: [HeaderName; 6] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
 
 /// Longest `X-Request-Id` kept from a client, in bytes.
@@ -99,15 +100,18 @@ impl HeaderPolicy {
         upgrade: Option<HeaderValue>,
     ) {
         let trusted = self.is_trusted_proxy(peer);
-        remove_hop_by_hop(headers);
-        remove_spoofed(headers, &self.identity_folded, trusted);
+        // One pass over the names for both rules; most requests have nothing to remove.
+        remove_named_by_connection(headers);
+        remove_where(headers, |name| {
+            is_hop_by_hop(name) || is_spoofed(name.as_str(), &self.identity_folded, trusted)
+        });
         crate::auth::cookie::strip_cookie(headers, &self.cookie_name);
 
         match &auth.session {
             // The session's token is sent only when asked; an app's own
             // `Authorization` header (e.g. Basic) passes through otherwise.
             Some(session) if self.pass_access_token => {
-                set_bearer(headers, &session.access_token);
+                set_bearer(headers, session.access_token());
             }
             Some(_) => {}
             // The header carried the gateway credential.
@@ -150,7 +154,13 @@ impl HeaderPolicy {
 
 /// Removes hop-by-hop headers, the headers named in `Connection`, and `Proxy-*`.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Names listed in `Connection` are hop-by-hop too (RFC 9110 section 7.6.1).
+    remove_named_by_connection(headers);
+    remove_where(headers, is_hop_by_hop);
+}
+
+/// Removes the headers listed in `Connection`, which are hop-by-hop too (RFC 9110
+/// section 7.6.1). `Connection` itself stays for the caller's rules to remove.
+fn remove_named_by_connection(headers: &mut HeaderMap) {
     let mut named = Vec::new();
     for value in headers.get_all(CONNECTION) {
         let Ok(value) = value.to_str() else { continue };
@@ -166,15 +176,21 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    let proxy_headers: Vec<HeaderName> = headers
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name.as_str().starts_with("proxy-")
+}
+
+/// Removes every header whose name matches, in one pass over the names. Allocates only
+/// when something matches.
+fn remove_where(headers: &mut HeaderMap, mut matches: impl FnMut(&HeaderName) -> bool) {
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("proxy-"))
+        .filter(|name| matches(name))
         .cloned()
         .collect();
-    for name in proxy_headers {
+    for name in doomed {
         headers.remove(name);
     }
 }
@@ -183,14 +199,9 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// non-canonical spellings of `X-Request-Id`, and, unless the peer is a trusted proxy,
 /// every `X-Forwarded-*`, `Forwarded` and `X-Real-IP` header.
 pub fn remove_spoofed(headers: &mut HeaderMap, identity_folded: &[Box<str>], trusted: bool) {
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_spoofed(name.as_str(), identity_folded, trusted))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
+    remove_where(headers, |name| {
+        is_spoofed(name.as_str(), identity_folded, trusted)
+    });
 }
 
 fn is_spoofed(name: &str, identity_folded: &[Box<str>], trusted: bool) -> bool {
@@ -246,8 +257,7 @@ fn folds_with_prefix(name: &str, folded_prefix: &str) -> bool {
 /// A trusted proxy's values are kept, and its address is appended to
 /// `X-Forwarded-For`; otherwise the values describe the direct peer.
 pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: IpAddr, trusted: bool) {
-    let mut buffer = [0u8; 64];
-    let peer_value = ip_header_value(peer, &mut buffer);
+    let peer_value = ip_header_value(peer);
 
     let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
         Some(existing) if trusted => {
@@ -280,7 +290,29 @@ pub fn set_forwarded_headers(headers: &mut HeaderMap, peer: IpAddr, trusted: boo
     }
 }
 
-fn ip_header_value(ip: IpAddr, buffer: &mut [u8; 64]) -> HeaderValue {
+/// Formats `ip` as a header value. The last value is kept per thread: behind a load
+/// balancer or as a sidecar, most requests come from the same few addresses, and a
+/// clone of a kept value only bumps a reference count.
+fn ip_header_value(ip: IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((kept, value)) if *kept == ip => value.clone(),
+            _ => {
+                let value = format_ip_header_value(ip);
+                *last = Some((ip, value.clone()));
+                value
+            }
+        }
+    })
+}
+
+fn format_ip_header_value(ip: IpAddr) -> HeaderValue {
+    let mut buffer = [0u8; 64];
     let mut cursor = std::io::Cursor::new(&mut buffer[..]);
     // An IPv6 address takes at most 45 bytes, so it always fits.
     let _ = write!(cursor, "{ip}");
@@ -447,6 +479,14 @@ mod tests {
         assert_eq!(headers.get("x-forwarded-for").unwrap(), "1.2.3.4, 10.0.0.1");
         assert_eq!(headers.get("x-forwarded-host").unwrap(), "app.example");
         assert_eq!(headers.get("x-forwarded-proto").unwrap(), "http");
+    }
+
+    #[test]
+    fn peer_value_follows_the_peer() {
+        for ip in ["10.0.0.1", "::1", "10.0.0.1", "192.0.2.7"] {
+            let value = ip_header_value(ip.parse().unwrap());
+            assert_eq!(value, ip);
+        }
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub async fn logout(State(gateway): State<Gateway>, headers: HeaderMap) -> Respo
 /// Ends the cookie's session and returns its ID token for `id_token_hint`.
 async fn end_session(auth: &Authenticator, cookie: &str) -> Option<Secret<String>> {
     let (session, _) = auth.end_session(hash_token(cookie)).await?;
-    session.id_token
+    session.id_token.clone()
 }
 
 /// Returns true for an HTML form submission from a browser, which gets a redirect

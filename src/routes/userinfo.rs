@@ -19,7 +19,7 @@ pub async fn userinfo(
         .await
         .map_err(|error| error.into_api_error())?;
     let access_token = match auth.session {
-        Some(session) => session.access_token,
+        Some(session) => session.access_token().clone(),
         None => headers
             .get(header::AUTHORIZATION)
             .and_then(bearer_token)

@@ -131,6 +131,7 @@ impl Harness {
             groups: vec!["engineering".to_string(), "admins".to_string()],
             amr: vec!["pwd".to_string(), "sms".to_string(), "mfa".to_string()],
             created_at: now,
+            identity: Default::default(),
         };
         self.gateway
             .gateway
