@@ -105,6 +105,10 @@ impl Pool {
     /// A request that an idle connection rejects before writing any of it (because
     /// the upstream closed that connection meanwhile) is retried on another
     /// connection. A new connection is not retried.
+    ///
+    /// NOTE: a request already written when the upstream closes that connection (its
+    /// keep-alive timeout firing just then) fails, even a `GET`. Keeping
+    /// `upstream.pool_idle_timeout` below the upstream's keep-alive timeout avoids this.
     pub async fn send(
         &self,
         mut request: Request<RequestBody>,
