@@ -128,9 +128,9 @@ impl JwtVerifier {
             None => String::new(),
         };
         let audience = match claims.aud {
-            Some(Audience::One(aud)) => vec![aud.into_boxed_str()].into_boxed_slice(),
-            Some(Audience::Many(auds)) => auds.into_iter().map(String::into_boxed_str).collect(),
-            None => Box::default(),
+            Some(Audience::One(aud)) => vec![aud],
+            Some(Audience::Many(auds)) => auds,
+            None => Vec::new(),
         };
         Ok(Verified::Valid(Box::new(Identity::new(Claims {
             username: Some(claims.sub.clone()),

@@ -24,7 +24,7 @@ pub async fn session(
         "subject": &*identity.subject,
         "username": identity.username.as_deref(),
         "email": identity.email.as_deref(),
-        "groups": identity.groups.iter().map(|group| &**group).collect::<Vec<_>>(),
+        "groups": identity.groups.iter().collect::<Vec<_>>(),
         "scopes": identity.scopes().collect::<Vec<_>>(),
         "client_id": identity.client_id.as_deref(),
         "expires_at": identity.expires_at,
