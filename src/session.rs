@@ -36,7 +36,7 @@ pub struct Session {
     pub identity: IdentityMemo,
 }
 
-/// A session's identity, built once; see [`Session::identity`].
+/// A session's identity, built once by [`Session::identity`].
 #[derive(Default)]
 pub struct IdentityMemo(OnceLock<Arc<Identity>>);
 

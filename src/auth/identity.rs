@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(groups, ["eng", "", "ops,sre", "é\n"]);
         assert_eq!(identity.groups.len(), 4);
         assert!(NameList::new(Vec::new()).is_empty());
-        // The header joins with commas; a control character makes it invalid, so none is set.
+        // A control character makes the joined header value invalid, so none is set.
         assert!(identity.headers.groups.is_none());
         let identity = Identity::new(claims("a", "a", None, &["eng", "ops"]));
         assert_eq!(identity.headers.groups.as_ref().unwrap(), "eng,ops");

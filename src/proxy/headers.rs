@@ -100,7 +100,7 @@ impl HeaderPolicy {
         upgrade: Option<HeaderValue>,
     ) {
         let trusted = self.is_trusted_proxy(peer);
-        // One pass over the names for both rules; most requests have nothing to remove.
+        // One pass over the names covers both rules, and most requests have nothing to remove.
         remove_named_by_connection(headers);
         remove_where(headers, |name| {
             is_hop_by_hop(name) || is_spoofed(name.as_str(), &self.identity_folded, trusted)

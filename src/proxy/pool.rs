@@ -9,7 +9,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -49,7 +49,7 @@ struct Idle {
 pub struct Pooled {
     sender: Option<SendRequest<RequestBody>>,
     pool: Weak<Inner>,
-    /// Completes when the request body has been sent; `None` when it already had
+    /// Completes when the request body has been sent. `None` when it already had
     /// been once the response head arrived.
     upload: Option<tokio::sync::oneshot::Receiver<()>>,
 }
@@ -138,15 +138,23 @@ impl Pool {
     /// Pops idle senders until one is ready, dropping closed and expired ones.
     async fn checkout_idle(&self) -> Option<SendRequest<RequestBody>> {
         loop {
-            let idle = self.inner.idle.lock().unwrap().pop()?;
+            let idle = self
+                .inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()?;
             if idle.since.elapsed() >= self.inner.idle_timeout || idle.sender.is_closed() {
                 continue;
             }
             let mut sender = idle.sender;
             // The connection task may not have seen the end of the previous response
             // yet. It becomes ready then, or fails if the upstream closed the connection.
-            if sender.ready().await.is_ok() {
-                return Some(sender);
+            match sender.ready().await {
+                Ok(()) => return Some(sender),
+                Err(error) => {
+                    tracing::debug!(%error, "idle upstream connection closed; trying another");
+                }
             }
         }
     }
@@ -198,7 +206,7 @@ impl Pool {
                 let Some(inner) = pool.upgrade() else {
                     return;
                 };
-                let mut idle = inner.idle.lock().unwrap();
+                let mut idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
                 idle.retain(|idle| {
                     idle.since.elapsed() < inner.idle_timeout && !idle.sender.is_closed()
                 });
@@ -235,7 +243,7 @@ impl Pooled {
                 return;
             }
         }
-        let mut idle = inner.idle.lock().unwrap();
+        let mut idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() >= inner.max_idle {
             return;
         }
