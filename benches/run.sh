@@ -135,26 +135,18 @@ start() { # var, name, command...
   printf -v "$var" '%s' "$!"
 }
 
-cpu_ticks() { # pid... -> utime+stime in clock ticks, summed
-  local total=0 pid stat
+# After the command name in /proc/PID/stat, utime and stime are fields 12 and 13.
+stat_ticks() { # awk expression over the fields, pid... -> its value in clock ticks, summed
+  local expression=$1 total=0 pid stat; shift
   for pid in "$@"; do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     stat=${stat##*) }
-    # After the command name, utime and stime are fields 12 and 13.
-    total=$((total + $(echo "$stat" | awk '{print $12 + $13}')))
+    total=$((total + $(echo "$stat" | awk "{print $expression}")))
   done
   echo "$total"
 }
-
-user_ticks() { # pid... -> utime in clock ticks, summed
-  local total=0 pid stat
-  for pid in "$@"; do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    stat=${stat##*) }
-    total=$((total + $(echo "$stat" | awk '{print $12}')))
-  done
-  echo "$total"
-}
+cpu_ticks() { stat_ticks '$12 + $13' "$@"; } # pid... -> utime + stime
+user_ticks() { stat_ticks '$12' "$@"; }      # pid... -> utime
 
 proc_status_kib() { # field, pid... -> summed field of /proc/PID/status in KiB
   local field=$1 total=0 pid value; shift
