@@ -167,7 +167,7 @@ async fn aborted_response_connection_is_not_reused() {
 
 #[tokio::test]
 async fn idle_connection_closes_after_idle_timeout() {
-    const IDLE_TIMEOUT: Duration = Duration::from_millis(200);
+    const IDLE_TIMEOUT: Duration = Duration::from_millis(300);
     let upstream = start_http_upstream().await;
     let (h, token) = start_gateway(&upstream, |config| {
         config.upstream.pool_idle_timeout = IDLE_TIMEOUT;
@@ -180,9 +180,10 @@ async fn idle_connection_closes_after_idle_timeout() {
 
     // The reaper checks every idle timeout, so the connection closes between one and
     // two idle timeouts after its release, which came just before `first` was read.
+    // The bound leaves 200 ms for this task to be scheduled late on a loaded machine.
     let waited = upstream.wait_until_open(0, Duration::from_secs(3)).await;
     assert!(
-        waited >= IDLE_TIMEOUT - Duration::from_millis(50),
+        waited >= IDLE_TIMEOUT / 3,
         "the idle connection closed after {waited:?}, before the idle timeout of {IDLE_TIMEOUT:?}"
     );
 
@@ -254,10 +255,9 @@ async fn early_upload_rejection_skips_stalled_connection() {
     let stalled = connection_number(rejected.headers());
     assert_eq!(stalled, Some(1));
 
-    // A request while the upload still runs.
-    let started = Instant::now();
+    // A request while the upload still runs. The upload still running after it shows
+    // that it did not wait behind the upload; no wall-clock bound, which load can break.
     let during = fetch(&h, &token, Method::GET, "/during-upload").await;
-    let elapsed = started.elapsed();
     assert_eq!(during.status, 200);
     assert_eq!(during.body, "/during-upload".as_bytes());
     assert_eq!(
@@ -265,7 +265,6 @@ async fn early_upload_rejection_skips_stalled_connection() {
         Some(2),
         "the stalled connection was reused"
     );
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
     assert!(
         sent.load(SeqCst) < UPLOAD_CHUNKS,
         "the upload ended before the second request was sent, so that request proves nothing"
@@ -276,16 +275,13 @@ async fn early_upload_rejection_skips_stalled_connection() {
         sent.load(SeqCst) == UPLOAD_CHUNKS
     })
     .await;
-    let started = Instant::now();
     let after = fetch(&h, &token, Method::GET, "/after-upload").await;
-    let elapsed = started.elapsed();
     assert_eq!(after.status, 200);
     assert_eq!(after.body, "/after-upload".as_bytes());
     assert_ne!(
         after.connection, stalled,
         "the stalled connection was reused"
     );
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
 }
 
 #[tokio::test]
