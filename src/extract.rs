@@ -12,6 +12,28 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, RequestId};
 use crate::gateway::Gateway;
 
+/// The reason a request body could not be read whole.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body is longer than the limit.
+    TooLarge,
+    /// The client stopped sending or sent a malformed body.
+    Unreadable,
+}
+
+/// Reads a whole request body of at most `limit` bytes.
+pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let over_limit = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            BodyError::TooLarge
+        } else {
+            BodyError::Unreadable
+        }
+    })
+}
+
 /// A request body type that describes its expected JSON shape for error messages.
 pub trait JsonShape {
     /// The expected shape, e.g. `{"username": string, "password": string}`.
@@ -73,16 +95,11 @@ async fn read_json<T: DeserializeOwned + JsonShape>(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let bytes = match axum::body::to_bytes(request.into_body(), limit).await {
+    let bytes = match read_limited(request.into_body(), limit).await {
         Ok(bytes) => bytes,
-        Err(error) => {
-            let over_limit = std::error::Error::source(&error)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            return Err(if over_limit {
-                too_large()
-            } else {
-                ApiError::bad_request("The request body could not be read.")
-            });
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Unreadable) => {
+            return Err(ApiError::bad_request("The request body could not be read."))
         }
     };
 

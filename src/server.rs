@@ -32,14 +32,6 @@ use crate::proxy::{GatewayBody, Upstream};
 use crate::secret::Secret;
 use crate::session::{MemorySessionStore, SessionStore};
 
-/// Characters escaped in the `rd` query parameter of the sign-in redirect.
-const RD_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'/')
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
 /// A running gateway: its public and admin addresses, its shared state, and the
 /// handles that stop it.
 pub struct RunningGateway {
@@ -419,8 +411,7 @@ pub fn return_path(uri: &Uri) -> &str {
 }
 
 fn sign_in_redirect(prefix: &str, uri: &Uri) -> Response<GatewayBody> {
-    let rd = percent_encoding::utf8_percent_encode(return_path(uri), RD_ESCAPE);
-    let location = format!("{prefix}/sign_in?rd={rd}");
+    let location = crate::routes::sign_in::sign_in_href(prefix, return_path(uri));
     let mut response = Response::new(GatewayBody::empty());
     *response.status_mut() = StatusCode::FOUND;
     match HeaderValue::from_str(&location) {

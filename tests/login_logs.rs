@@ -91,17 +91,7 @@ fn wire_secrets(bodies: &[String]) -> Vec<String> {
 
 #[tokio::test]
 async fn full_run_logs_no_secret() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            // The emulator runs in this process but stands for Okta: its own logs
-            // (it prints the codes it "sends") are not the gateway's.
-            "trace,portcullis::emulator=off",
-        ))
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("install the subscriber");
+    let captured = capture_trace_logs();
 
     // Start the relay, then the stack with the gateway pointed at the relay.
     let relay_state = Relay::default();

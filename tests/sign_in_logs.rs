@@ -30,16 +30,7 @@ fn cookie_value(answer: &Answer) -> String {
 
 #[tokio::test]
 async fn sign_in_pages_log_no_secret() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            // The emulator stands for Okta and prints the codes it "sends".
-            "trace,portcullis::emulator=off",
-        ))
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("install the subscriber");
+    let captured = capture_trace_logs();
 
     let stack = spawn_stack().await;
     let client = reqwest::Client::builder()

@@ -5,7 +5,7 @@ mod login;
 mod logout;
 mod revoke;
 mod session;
-mod sign_in;
+pub(crate) mod sign_in;
 mod userinfo;
 
 use axum::routing::{any, get, post};

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use self::guard::{FormError, FormFields};
+pub(crate) use self::pages::sign_in_href;
 use self::pages::{FormContext, Notice};
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, RequestId};

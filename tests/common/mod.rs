@@ -307,3 +307,19 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
         self.clone()
     }
 }
+
+/// Installs a global subscriber that records every event at trace level into the
+/// returned buffer, except the emulator's own: it stands for Okta and prints the codes
+/// it "sends", which are not the gateway's logs.
+pub fn capture_trace_logs() -> Captured {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "trace,portcullis::emulator=off",
+        ))
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("install the subscriber");
+    captured
+}

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::cookie::find_cookie;
 use crate::config::Config;
+use crate::extract::{read_limited, BodyError};
 use crate::secret::Secret;
 
 /// Maximum length of a return path, in bytes. Longer ones fall back to `/`.
@@ -191,17 +192,10 @@ impl FormFields {
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             return Err(FormError::UnsupportedMediaType);
         }
-        let bytes = match axum::body::to_bytes(request.into_body(), limit).await {
+        let bytes = match read_limited(request.into_body(), limit).await {
             Ok(bytes) => bytes,
-            Err(error) => {
-                let over_limit = std::error::Error::source(&error)
-                    .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-                return Err(if over_limit {
-                    FormError::TooLarge
-                } else {
-                    FormError::Unreadable
-                });
-            }
+            Err(BodyError::TooLarge) => return Err(FormError::TooLarge),
+            Err(BodyError::Unreadable) => return Err(FormError::Unreadable),
         };
         Ok(FormFields(
             url::form_urlencoded::parse(&bytes).into_owned().collect(),
