@@ -1,5 +1,5 @@
 //! The floor for the benchmarks: the least an authenticating proxy built on hyper can
-//! do. It looks the bearer token up in a moka cache filled at start, answers `401` when
+//! do. It looks the bearer token up in a moka cache filled at start, returns `401` when
 //! it is absent, and forwards everything else with hyper-util's pooled client on a
 //! current-thread runtime. No header rules, no metrics, no logs, no timeouts.
 //!

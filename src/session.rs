@@ -135,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn identity_is_built_once_per_session() {
+    fn session_identity_built_once() {
         let session = session();
         let first = session.identity();
         assert!(Arc::ptr_eq(&first, &session.identity()));
@@ -143,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_clone_builds_its_own_identity() {
+    fn session_clone_builds_own_identity() {
         let session = session();
         let old = session.identity();
         let mut refreshed = session.clone();

@@ -144,7 +144,7 @@ impl Upstream {
             }
         };
         if !upload_done.load(Ordering::Relaxed) {
-            // The upstream answered before reading the whole request body. The
+            // The upstream responded before reading the whole request body. The
             // connection is reused only if the upload has ended by the time the
             // response has, or the next request would wait behind it.
             connection.set_upload(body_sent);

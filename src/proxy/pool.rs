@@ -3,9 +3,9 @@
 //! Each connection is a `hyper::client::conn::http1` handshake whose connection task
 //! is spawned once. A request checks out an idle `SendRequest` from a LIFO stack, or
 //! connects when the stack is empty. The response body carries the checkout
-//! ([`Pooled`]) and pushes the sender back onto the stack when the body ends, so
-//! reuse costs no task and no channel per request, and a connection is never handed
-//! to a second request while the first one's response is still being read.
+//! ([`Pooled`]) and pushes the sender back onto the stack when the body ends. Reuse
+//! therefore costs no task per request, and a connection is never handed to a second
+//! request while the first one's response is still being read.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,8 +49,8 @@ struct Idle {
 pub struct Pooled {
     sender: Option<SendRequest<RequestBody>>,
     pool: Weak<Inner>,
-    /// Completes when the request body has been sent. `None` when it already had
-    /// been once the response head arrived.
+    /// Completes when the request body has been sent. `None` when it was already sent
+    /// by the time the response head arrived.
     upload: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
@@ -153,7 +153,7 @@ impl Pool {
             match sender.ready().await {
                 Ok(()) => return Some(sender),
                 Err(error) => {
-                    tracing::debug!(%error, "idle upstream connection closed; trying another");
+                    tracing::debug!(%error, "idle upstream connection was closed, trying another one");
                 }
             }
         }
