@@ -5,6 +5,7 @@
 #
 # Usage: benches/run.sh [--duration SECONDS] [--repeats N] [--quick] [--no-install]
 #                       [--variants "NAME ..."] [--hot-only] [--baseline BINARY]
+#                       [--profile NAME]
 #
 #   --duration SECONDS  length of each load run (default 10)
 #   --repeats N         interleaved rounds of the closed-loop and one-in-flight runs (default 3)
@@ -14,6 +15,8 @@
 #   --hot-only          skip the open-loop and cache-miss runs (for comparing changes)
 #   --baseline BINARY   also run another portcullis build (e.g. a copy of the binary
 #                       before a change) as the paths baseline-bearer and baseline-cookie
+#   --profile NAME      cargo profile of the binaries (default dist, the deployment
+#                       build). release builds faster, which suits checking the harness
 #
 # Everything binds 127.0.0.1 and every load run is bounded by --duration (the open-loop
 # driver also by a request count). Missing tools (nginx, haproxy, wrk from Debian; oha
@@ -34,6 +37,7 @@ INSTALL=1
 ONLY_VARIANTS=""
 HOT_ONLY=0
 BASELINE_BIN=""
+PROFILE=dist
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -43,7 +47,8 @@ while [ $# -gt 0 ]; do
     --variants) ONLY_VARIANTS="$2"; shift 2 ;;
     --hot-only) HOT_ONLY=1; shift ;;
     --baseline) BASELINE_BIN=$(realpath "$2"); shift 2 ;;
-    *) echo "unknown option: $1 (expected --duration SECONDS, --repeats N, --quick, --no-install, --variants \"A B\" --hot-only or --baseline BINARY)" >&2; exit 2 ;;
+    --profile) PROFILE="$2"; shift 2 ;;
+    *) echo "unknown option: $1 (expected --duration SECONDS, --repeats N, --quick, --no-install, --variants \"A B\", --hot-only, --baseline BINARY or --profile NAME)" >&2; exit 2 ;;
   esac
 done
 
@@ -159,13 +164,16 @@ proc_status_kib() { # field, pid... -> summed field of /proc/PID/status in KiB
 
 # --- setup ---------------------------------------------------------------------------
 install_tools
-log "building release binaries"
-cargo build --release --quiet --bin portcullis --example bench_upstream --example bench_open_loop \
-  --example bench_minimal_proxy
-BIN="$ROOT/target/release/portcullis"
-UPSTREAM_BIN="$ROOT/target/release/examples/bench_upstream"
-OPEN_LOOP_BIN="$ROOT/target/release/examples/bench_open_loop"
-MINIMAL_BIN="$ROOT/target/release/examples/bench_minimal_proxy"
+log "building the binaries with the $PROFILE profile"
+cargo build --profile "$PROFILE" --quiet --bin portcullis --example bench_upstream \
+  --example bench_open_loop --example bench_minimal_proxy
+# cargo puts the dev profile's output in target/debug.
+PROFILE_DIR=$PROFILE
+[ "$PROFILE" = dev ] && PROFILE_DIR=debug
+BIN="$ROOT/target/$PROFILE_DIR/portcullis"
+UPSTREAM_BIN="$ROOT/target/$PROFILE_DIR/examples/bench_upstream"
+OPEN_LOOP_BIN="$ROOT/target/$PROFILE_DIR/examples/bench_open_loop"
+MINIMAL_BIN="$ROOT/target/$PROFILE_DIR/examples/bench_minimal_proxy"
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY_BIN=$(command -v haproxy || echo /usr/sbin/haproxy)
 
@@ -481,6 +489,7 @@ proc_status_kib VmRSS "$GATEWAY_PID" >"$OUT/gateway-rss-after-miss-kib.txt"
   echo "cpu: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "kernel: $(uname -r)"
   echo "rustc: $(rustc --version)"
+  echo "cargo profile: $PROFILE"
   echo "nginx: $("$NGINX_BIN" -v 2>&1)"
   echo "haproxy: $("$HAPROXY_BIN" -v | head -n 1)"
   echo "wrk: $(wrk -v 2>&1 | head -n 1)"

@@ -159,6 +159,7 @@ pub async fn start(
         .keep_alive(true);
     let grace = server.shutdown_grace;
 
+    tokio::spawn(keep_timer_due(stop.clone()));
     tokio::spawn(accept_public(
         listener,
         state,
@@ -190,6 +191,22 @@ pub async fn start(
         ended,
         grace,
     })
+}
+
+/// Keeps a timer due within a second pending until `stop` is cancelled.
+///
+/// tokio writes to its event loop's eventfd when a new timer is due sooner than every
+/// pending one, as hyper's header read timeout is after each response. The one-second
+/// tick saves that `write` on every request, for one wake-up per second.
+async fn keep_timer_due(stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+    }
 }
 
 /// Binds the configured listeners, serves until SIGTERM or SIGINT, drains, and returns.
@@ -472,6 +489,22 @@ async fn metrics(State(gateway): State<Gateway>) -> Response<axum::body::Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn timer_keeper_ends_on_stop() {
+        let stop = CancellationToken::new();
+        let anchor = tokio::spawn(keep_timer_due(stop.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !anchor.is_finished(),
+            "the anchor ended before the gateway stopped"
+        );
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(2), anchor)
+            .await
+            .expect("the anchor ends once the gateway stops")
+            .expect("the anchor does not panic");
+    }
 
     #[test]
     fn gateway_route_needs_prefix_boundary() {
