@@ -195,9 +195,9 @@ pub async fn start(
 
 /// Keeps a timer due within a second pending until `stop` is cancelled.
 ///
-/// tokio writes to its event loop's eventfd when a new timer is due sooner than every
-/// pending one, as hyper's header read timeout is after each response. The one-second
-/// tick saves that `write` on every request, for one wake-up per second.
+/// tokio wakes its event loop with an eventfd `write` whenever a new timer is due sooner
+/// than every pending one. hyper arms such a timer, the header read timeout, after each
+/// response, so the tick saves one `write` per request for one wake-up per second.
 async fn keep_timer_due(stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -493,17 +493,18 @@ mod tests {
     #[tokio::test]
     async fn timer_keeper_ends_on_stop() {
         let stop = CancellationToken::new();
-        let anchor = tokio::spawn(keep_timer_due(stop.clone()));
+        let keeper = tokio::spawn(keep_timer_due(stop.clone()));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
-            !anchor.is_finished(),
-            "the anchor ended before the gateway stopped"
+            !keeper.is_finished(),
+            "the timer keeper ended before the stop"
         );
+
         stop.cancel();
-        tokio::time::timeout(Duration::from_secs(2), anchor)
+        tokio::time::timeout(Duration::from_secs(2), keeper)
             .await
-            .expect("the anchor ends once the gateway stops")
-            .expect("the anchor does not panic");
+            .expect("the timer keeper did not end within 2 s of the stop")
+            .expect("the timer keeper panicked");
     }
 
     #[test]
