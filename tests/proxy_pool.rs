@@ -47,59 +47,42 @@ const STREAM_CHUNKS: usize = 1024;
 
 #[tokio::test]
 async fn sequential_gets_share_one_connection() {
-    let upstream = start_http_upstream().await;
-    let (h, token) = start_gateway(&upstream, |_| {}).await;
-
-    for i in 0..20 {
-        let path = format!("/item/{i}");
-        let fetched = fetch(&h, &token, Method::GET, &path).await;
-        assert_eq!(fetched.status, 200, "GET {path}");
-        assert_eq!(fetched.body, path.as_bytes(), "GET {path}");
-        assert_eq!(fetched.connection, Some(1), "GET {path}");
-    }
-    assert_eq!(upstream.accepted(), 1);
+    assert_sequential_requests_share_one_connection(Method::GET, "/item", 200, ExpectedBody::Path)
+        .await;
 }
 
 #[tokio::test]
 async fn sequential_heads_share_one_connection() {
-    let upstream = start_http_upstream().await;
-    let (h, token) = start_gateway(&upstream, |_| {}).await;
-
-    for i in 0..20 {
-        let fetched = fetch(&h, &token, Method::HEAD, "/bytes/100").await;
-        assert_eq!(fetched.status, 200, "HEAD {i}");
-        assert!(fetched.body.is_empty(), "HEAD {i} has a body");
-        assert_eq!(fetched.connection, Some(1), "HEAD {i}");
-    }
-    assert_eq!(upstream.accepted(), 1);
+    assert_sequential_requests_share_one_connection(
+        Method::HEAD,
+        "/bytes/100",
+        200,
+        ExpectedBody::Empty,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn sequential_no_content_shares_one_connection() {
-    let upstream = start_http_upstream().await;
-    let (h, token) = start_gateway(&upstream, |_| {}).await;
-
-    for i in 0..20 {
-        let fetched = fetch(&h, &token, Method::GET, "/no-content").await;
-        assert_eq!(fetched.status, 204, "request {i}");
-        assert_eq!(fetched.connection, Some(1), "request {i}");
-    }
-    assert_eq!(upstream.accepted(), 1);
+    assert_sequential_requests_share_one_connection(
+        Method::GET,
+        "/no-content",
+        204,
+        ExpectedBody::Empty,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn sequential_empty_bodies_share_one_connection() {
-    let upstream = start_http_upstream().await;
-    let (h, token) = start_gateway(&upstream, |_| {}).await;
-
-    for i in 0..20 {
-        // `Content-Length: 0` with a 200.
-        let fetched = fetch(&h, &token, Method::GET, "/bytes/0").await;
-        assert_eq!(fetched.status, 200, "request {i}");
-        assert!(fetched.body.is_empty(), "request {i} has a body");
-        assert_eq!(fetched.connection, Some(1), "request {i}");
-    }
-    assert_eq!(upstream.accepted(), 1);
+    // `Content-Length: 0` with a 200.
+    assert_sequential_requests_share_one_connection(
+        Method::GET,
+        "/bytes/0",
+        200,
+        ExpectedBody::Empty,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -336,6 +319,41 @@ async fn assert_closing_upstream_serves_all(send_connection_close: bool, close_a
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(upstream.accepted(), 10);
+}
+
+/// Body each response in `assert_sequential_requests_share_one_connection` must carry.
+enum ExpectedBody {
+    /// The request path, which the upstream echoes for `/item/{i}`.
+    Path,
+    Empty,
+}
+
+/// Sends 20 requests one after another, checks each status and body, and checks that
+/// all of them used the upstream's one connection. With `ExpectedBody::Path`, request
+/// `i` goes to `{path}/{i}`.
+async fn assert_sequential_requests_share_one_connection(
+    method: Method,
+    path: &str,
+    status: u16,
+    expected: ExpectedBody,
+) {
+    let upstream = start_http_upstream().await;
+    let (h, token) = start_gateway(&upstream, |_| {}).await;
+
+    for i in 0..20 {
+        let path = match expected {
+            ExpectedBody::Path => format!("{path}/{i}"),
+            ExpectedBody::Empty => path.to_string(),
+        };
+        let fetched = fetch(&h, &token, method.clone(), &path).await;
+        assert_eq!(fetched.status, status, "{method} {path}, request {i}");
+        match expected {
+            ExpectedBody::Path => assert_eq!(fetched.body, path.as_bytes(), "{method} {path}"),
+            ExpectedBody::Empty => assert!(fetched.body.is_empty(), "{method} {path} has a body"),
+        }
+        assert_eq!(fetched.connection, Some(1), "{method} {path}, request {i}");
+    }
+    assert_eq!(upstream.accepted(), 1);
 }
 
 // === Gateway and client ===
